@@ -1,0 +1,255 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evring public API: lock-free event rings in (shared) memory, written from hot paths and signal
+ * handlers, read by a consumer that validates everything it reads.
+ * Functions return >= 0 on success and -errno on failure; none reads or sets errno.
+ */
+#ifndef EVRING_H
+#define EVRING_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <evring/abi.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define EVR_API __attribute__((visibility("default")))
+
+#define EVR_VERSION_MAJOR 0
+#define EVR_VERSION_MINOR 1
+#define EVR_VERSION_PATCH 0
+
+/* Deepest nesting of one writer context (the thread plus handlers interrupting it). */
+#define EVR_MAX_NEST 8
+
+/*
+ * Options structs start with their own size (libbpf style): fill them with EVR_OPTS(), which sets
+ * sz; fields a newer library adds read as zero, and unknown trailing bytes must be zero.
+ */
+#define EVR_OPTS(TYPE, NAME, ...)                                                                \
+	struct TYPE NAME = { .sz = sizeof(struct TYPE), __VA_ARGS__ }
+
+/* evr_ring_opts.flags */
+#define EVR_RING_MIRROR 0x1u /* memfd-backed, data area mapped twice: records never wrap */
+#define EVR_RING_OVERWRITE 0x2u /* flight-recorder mode: writes backward, never fails for room */
+
+struct evr_ring_opts {
+	size_t sz;
+	uint64_t data_size; /* power of two, 64 B..1 GiB (>= page size with EVR_RING_MIRROR) */
+	uint32_t flags; /* EVR_RING_* */
+	uint32_t pad;
+	uint64_t ring_id; /* copied into the control page and LOST records */
+};
+
+struct evr_ring;
+
+/**
+ * evr_ring_create() - create a ring in this process.
+ * @opts: data size and flags; NULL is invalid.
+ * @out: receives the ring.
+ *
+ * Context: allocates; not async-signal-safe.
+ * Return: 0, -EINVAL for a bad size or flag, -ENOMEM, or the -errno of memfd_create/mmap.
+ */
+EVR_API int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out);
+
+/**
+ * evr_ring_destroy() - unmap and free a ring; NULL is a no-op.
+ * Context: no writer or reader of @ring may be running.
+ */
+EVR_API void evr_ring_destroy(struct evr_ring *ring);
+
+/* A reserved record, filled between evr_ring_reserve() and evr_ring_commit(). */
+struct evr_slot {
+	void *data; /* payload, contiguous, @len bytes */
+	uint32_t len;
+	/* private to the library */
+	uint32_t size;
+	uint64_t pos;
+	void *hdr;
+	uint32_t wrap;
+	uint32_t level;
+};
+
+/**
+ * evr_ring_reserve() - reserve room for a record of type EVR_TYPE_APP + @id.
+ * @ring: the ring; the caller must be its writer context.
+ * @id: application event id, <= EVR_APP_ID_MAX.
+ * @len: payload bytes.
+ * @slot: filled in; write @len bytes at slot->data, then commit or discard it.
+ *
+ * Reservations nest (a signal handler may reserve while its thread holds one) and must be
+ * committed or discarded in LIFO order.
+ *
+ * Context: async-signal-safe, lock-free, no syscall; nests up to EVR_MAX_NEST deep.
+ * Return: 0; -ENOSPC (discard mode, full: counted as lost, reported by a LOST record before the
+ * next record that fits), -EMSGSIZE (larger than the ring or EVR_PAYLOAD_MAX), -EDEADLK (nested
+ * deeper than EVR_MAX_NEST), -ESHUTDOWN (ring disabled), -EINVAL (bad argument).
+ */
+EVR_API int evr_ring_reserve(struct evr_ring *ring, uint32_t id, size_t len, struct evr_slot *slot);
+
+/**
+ * evr_ring_commit() - publish a reserved record.
+ * Context: async-signal-safe, lock-free; as evr_ring_reserve().
+ * Return: 0, or -EINVAL if @slot is not the innermost open reservation.
+ */
+EVR_API int evr_ring_commit(struct evr_ring *ring, struct evr_slot *slot);
+
+/**
+ * evr_ring_discard() - give a reservation back: it becomes padding the reader skips.
+ * Context: async-signal-safe, lock-free; as evr_ring_reserve().
+ * Return: 0, or -EINVAL as evr_ring_commit().
+ */
+EVR_API int evr_ring_discard(struct evr_ring *ring, struct evr_slot *slot);
+
+/**
+ * evr_ring_write() - reserve, copy and commit one record.
+ * Context: async-signal-safe, lock-free, no syscall; nests up to EVR_MAX_NEST deep.
+ * Return: as evr_ring_reserve().
+ */
+EVR_API int evr_ring_write(struct evr_ring *ring, uint32_t id, const void *data, size_t len);
+
+/**
+ * evr_ring_flush() - emit the pending LOST record now, if records were lost since the last one.
+ * Context: writer context; async-signal-safe.
+ * Return: 1 if a LOST record was written, 0 if nothing was pending, -ENOSPC if it did not fit.
+ */
+EVR_API int evr_ring_flush(struct evr_ring *ring);
+
+/**
+ * evr_ring_set_paused() - pause or resume writers (perf's PAUSE_OUTPUT).
+ * @paused: true to pause.
+ *
+ * While paused, writes fail with -ENOSPC and are counted as lost (cause EVR_LOST_PAUSED).
+ * Pausing waits until no write that started before the pause is still in flight, so what the
+ * reader sees afterwards is stable.
+ *
+ * Context: reader side; may sleep (membarrier, bounded wait of @timeout_ms).
+ * Return: 0, -ETIMEDOUT if a writer stayed in flight longer than @timeout_ms (the ring is
+ * paused nonetheless), or the -errno of membarrier.
+ */
+EVR_API int evr_ring_set_paused(struct evr_ring *ring, bool paused, int timeout_ms);
+
+/* Counters, as the writer published them in the control page. */
+struct evr_ring_stats {
+	size_t sz;
+	uint64_t lost_full;
+	uint64_t lost_paused;
+	uint64_t err_msgsize;
+	uint64_t err_nest;
+	uint64_t err_shutdown;
+	uint64_t data_head;
+	uint64_t data_tail;
+};
+
+/**
+ * evr_ring_get_stats() - copy the ring's counters.
+ * Context: any thread.
+ * Return: 0, -EINVAL.
+ */
+EVR_API int evr_ring_get_stats(const struct evr_ring *ring, struct evr_ring_stats *stats);
+
+/**
+ * evr_ring_get_ctrl() - the ring's control page (struct evr_ctrl), for tools and tests.
+ * Context: any thread.
+ */
+EVR_API struct evr_ctrl *evr_ring_get_ctrl(const struct evr_ring *ring);
+
+/**
+ * evr_ring_get_fd() - the memfd behind a mirrored ring (control page at offset 0, data at
+ * data_offset), or -EBADF for a ring in process memory.
+ */
+EVR_API int evr_ring_get_fd(const struct evr_ring *ring);
+
+/* ---------------------------------------------------------------------------------------- */
+/* The reader */
+
+/* evr_reader_opts.flags */
+#define EVR_READ_OLDEST_FIRST 0x1u /* overwrite rings: hand the snapshot out oldest first */
+
+struct evr_reader_opts {
+	size_t sz;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+struct evr_reader;
+
+/* One record, as handed out by evr_reader_next(); valid until the next call or batch end. */
+struct evr_record {
+	const struct evr_record_header *hdr; /* whole record, contiguous */
+	const void *data; /* payload */
+	uint32_t type; /* hdr->type, minus EVR_TYPE_APP for application events */
+	uint32_t len; /* exact payload length */
+	uint64_t pos; /* ring position of the record */
+	bool is_app; /* an application event (type is its id) */
+};
+
+/**
+ * evr_reader_create() - make the (single) reader of @ring.
+ * Context: allocates; not async-signal-safe.
+ * Return: 0, -EINVAL, -ENOMEM.
+ */
+EVR_API int evr_reader_create(struct evr_ring *ring, const struct evr_reader_opts *opts,
+			      struct evr_reader **out);
+
+/**
+ * evr_reader_create_raw() - make a reader of a ring mapped by someone else (a kernel perf
+ * buffer, another process's ring): @ctrl points at a perf_event_mmap_page-compatible page,
+ * @data at the data area of @data_size bytes, mapped twice back to back if @mirror.
+ * Nothing in *@ctrl is trusted.
+ * Return: 0, -EINVAL, -ENOMEM.
+ */
+EVR_API int evr_reader_create_raw(struct evr_ctrl *ctrl, void *data, uint64_t data_size,
+				  bool mirror, bool backward, const struct evr_reader_opts *opts,
+				  struct evr_reader **out);
+
+EVR_API void evr_reader_destroy(struct evr_reader *rd);
+
+/**
+ * evr_reader_begin() - start a batch: read data_head once (acquire).
+ * Context: the reader's thread; never blocks.
+ * Return: bytes available in the batch (>= 0), or -EBADMSG if the head is impossible (the
+ * reader resynchronises to it and counts what it skipped).
+ */
+EVR_API int evr_reader_begin(struct evr_reader *rd);
+
+/**
+ * evr_reader_next() - take the next record of the batch.
+ * Return: 1 with *@rec filled, 0 at the end of the batch, -EBADMSG for a corrupt header (the
+ * rest of the batch is skipped and counted; the next batch starts clean).
+ */
+EVR_API int evr_reader_next(struct evr_reader *rd, struct evr_record *rec);
+
+/**
+ * evr_reader_end() - finish the batch: publish data_tail (release), freeing the space.
+ * Return: 0.
+ */
+EVR_API int evr_reader_end(struct evr_reader *rd);
+
+struct evr_reader_stats {
+	size_t sz;
+	uint64_t records; /* records handed out (LOST and application records) */
+	uint64_t lost; /* sum of the LOST records seen */
+	uint64_t bad_headers; /* corruption events */
+	uint64_t bytes_skipped; /* bytes dropped to resynchronise */
+	uint64_t batches;
+};
+
+EVR_API int evr_reader_get_stats(const struct evr_reader *rd, struct evr_reader_stats *stats);
+
+/* Library version string, "MAJOR.MINOR.PATCH". */
+EVR_API const char *evr_version_string(void);
+
+/* A short text for an evring -errno, like strerror but never touching errno. */
+EVR_API const char *evr_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVRING_H */

@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * evring shared-memory layout: the control page of a ring and the record formats.
+ * Everything here is read by processes that do not trust each other; every field names its one
+ * writer and how it is published. A reader or writer bounds-checks every value it reads here.
+ */
+#ifndef EVRING_ABI_H
+#define EVRING_ABI_H
+
+#include <stdint.h>
+
+/*
+ * Record header: bit for bit struct perf_event_header, so that kernel perf streams and evring
+ * streams can be read by one parser. @size covers the whole record, header included, and is a
+ * multiple of 8.
+ */
+struct evr_record_header {
+	uint32_t type;
+	uint16_t misc;
+	uint16_t size;
+};
+
+#define EVR_RECORD_ALIGN 8u
+#define EVR_RECORD_MAX 65528u /* largest multiple of 8 that fits the u16 size */
+#define EVR_PAYLOAD_MAX (EVR_RECORD_MAX - (uint32_t)sizeof(struct evr_record_header))
+
+/*
+ * Record types. 1..63 are the kernel's (PERF_RECORD_*), 64..0xffff the perf tool's synthesized
+ * ones; evring stays out of both. Application events take EVR_TYPE_APP + id, id < 2^30.
+ */
+#define EVR_TYPE_LOST 2u /* = PERF_RECORD_LOST; evring's body extends the kernel's */
+#define EVR_TYPE_PAD 0x40000000u /* filler: skipped by readers, carries nothing */
+#define EVR_TYPE_APP 0x80000000u
+#define EVR_APP_ID_MAX 0x3fffffffu
+
+/*
+ * misc, for evring's own types (EVR_TYPE_APP + id, EVR_TYPE_PAD): the low three bits count the
+ * padding bytes after the payload, so the exact payload length is size - 8 - pad.
+ */
+#define EVR_MISC_PAD_MASK 0x7u
+/* misc bit that marks a LOST record as written by evring (body = struct evr_lost_body) */
+#define EVR_MISC_EVRING 0x0800u
+
+/* Causes of loss, one bit each in evr_lost_body.causes and one counter each in the page. */
+#define EVR_LOST_FULL 0x1u /* discard mode, no room: -ENOSPC */
+#define EVR_LOST_PAUSED 0x2u /* a reader paused the ring */
+
+/*
+ * Body of a LOST record. The first two fields are the kernel's (id, lost); a kernel reader that
+ * knows only those sees a valid PERF_RECORD_LOST.
+ */
+struct evr_lost_body {
+	uint64_t id; /* ring id (evr_ctrl.ring_id) */
+	uint64_t lost; /* records lost since the previous LOST record of this ring */
+	uint64_t first_pos; /* writer position when the first of them was lost */
+	uint64_t last_pos; /* ... and the last */
+	uint32_t causes; /* EVR_LOST_* bits */
+	uint32_t reserved; /* zero */
+};
+
+#define EVR_CTRL_MAGIC 0x31474e4952525645ull /* "EVRRING1" */
+#define EVR_ABI_VERSION 1u
+#define EVR_ABI_COMPAT 1u /* oldest version a reader of this layout understands */
+
+/* evr_ctrl.kind */
+#define EVR_KIND_SPSC 1u /* the single-writer (perf) ring */
+
+/* evr_ctrl.flags */
+#define EVR_CTRL_BACKWARD 0x1u /* overwrite mode, records written toward lower addresses */
+#define EVR_CTRL_MIRROR 0x2u /* data area mapped twice back to back */
+
+/*
+ * The control page. Bytes 0..1087 are laid out exactly as struct perf_event_mmap_page (checked
+ * against <linux/perf_event.h> in src/ring.c); evring's fields follow in the same page.
+ *
+ * Writers of each field: C = creator (before anyone else maps the page), W = the writer context,
+ * R = the reader. "release" and "acquire" name the ordering that publishes a field; see
+ * docs/ordering.md for the pairs.
+ */
+struct evr_ctrl {
+	/* --- struct perf_event_mmap_page --- */
+	uint32_t version; /* C: 0, as the kernel writes */
+	uint32_t compat_version; /* C: 0 */
+	uint32_t lock; /* unused by evring (perf's seqlock for the counter fields) */
+	uint32_t index;
+	int64_t offset;
+	uint64_t time_enabled;
+	uint64_t time_running;
+	uint64_t capabilities;
+	uint16_t pmc_width;
+	uint16_t time_shift; /* C: TSC -> ns conversion, as perf (set by clocks, later issues) */
+	uint32_t time_mult;
+	uint64_t time_offset;
+	uint64_t time_zero;
+	uint32_t size;
+	uint32_t reserved_1;
+	uint64_t time_cycles;
+	uint64_t time_mask;
+	uint8_t reserved[116 * 8];
+	uint64_t data_head; /* W: store-release (B), pairs with the reader's acquire (C) */
+	uint64_t data_tail; /* R: store-release (D), pairs with the writer's acquire (A) */
+	uint64_t data_offset; /* C: offset of the data area from the page start */
+	uint64_t data_size; /* C: power of two */
+	uint64_t aux_head;
+	uint64_t aux_tail;
+	uint64_t aux_offset;
+	uint64_t aux_size;
+	/* --- evring, byte 1088 --- */
+	uint64_t magic; /* C: EVR_CTRL_MAGIC */
+	uint32_t evr_version; /* C: EVR_ABI_VERSION */
+	uint32_t evr_compat; /* C: EVR_ABI_COMPAT */
+	uint32_t kind; /* C: EVR_KIND_* */
+	uint32_t flags; /* C: EVR_CTRL_* */
+	uint64_t ring_id; /* C */
+	int32_t writer_pid; /* W: plain store when a writer context binds, informational */
+	int32_t writer_tid; /* W: idem */
+	uint8_t pad0[128 - 40];
+
+	/* byte 1216: written only by the reader */
+	uint32_t paused; /* R: set/cleared by evr_ring_set_paused(); W reads it per record */
+	uint32_t reader_flags; /* R: reserved, zero */
+	uint8_t pad1[64 - 8];
+
+	/* byte 1280: written only by the writer context, read by anyone */
+	uint32_t nest; /* W: nesting depth; a pausing reader waits for 0 (after membarrier) */
+	uint32_t disabled; /* W: set when an internal invariant broke; writes fail -ESHUTDOWN */
+	uint64_t lost_full; /* W: records lost for want of room (total, monotonic) */
+	uint64_t lost_paused; /* W: records refused while paused */
+	uint64_t err_msgsize; /* W: -EMSGSIZE returns */
+	uint64_t err_nest; /* W: -EDEADLK returns */
+	uint64_t err_shutdown; /* W: -ESHUTDOWN returns */
+	uint8_t pad2[64 - 48];
+
+	/* byte 1344: reserved for the wakeup protocol, zero */
+	uint8_t reserved_wake[128];
+};
+
+#endif /* EVRING_ABI_H */

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Internal types shared by the library's files; never installed.
+ * struct evr_ring's writer half belongs to one writer context, its mapping half is read-only
+ * after creation.
+ */
+#ifndef EVR_INTERNAL_H
+#define EVR_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evring.h"
+
+#define EVR_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#define EVR_DATA_MIN 64u
+#define EVR_DATA_MAX (1ull << 30)
+#define EVR_LOST_SIZE ((uint32_t)(sizeof(struct evr_record_header) + sizeof(struct evr_lost_body)))
+
+/* The compile-time proof that the first 1088 bytes are perf's page lives in ring.c. */
+
+struct evr_ring {
+	/*
+	 * Writer context state: one cache line, touched by the thread and its signal handlers
+	 * only, with the signal-atomic local_* operations (src/atomic.h).
+	 */
+	uint64_t head; /* reserve position: the next byte to hand out (backward: the last one) */
+	uint64_t tail_cache; /* last data_tail seen (A); stale only in the safe direction */
+	uint64_t lost; /* records lost since the last LOST record */
+	uint64_t lost_first; /* position of the first of them */
+	uint64_t lost_last;
+	uint64_t lost_causes; /* EVR_LOST_* bits */
+	uint64_t pad_w[2];
+
+	/* Immutable after creation. */
+	struct evr_ctrl *ctrl;
+	uint8_t *data;
+	uint64_t data_size;
+	uint64_t mask;
+	uint32_t flags; /* EVR_RING_* */
+	int fd; /* memfd, or -1 */
+	void *map; /* whole mapping */
+	size_t map_len;
+	uint8_t *bounce; /* without the mirror: EVR_MAX_NEST wrap buffers of bounce_size bytes */
+	uint32_t bounce_size;
+	int membarrier_ready; /* reader side: private expedited membarrier registered */
+};
+
+/* shm.c */
+EVR_HIDDEN int evr__map_anon(size_t page, uint64_t data_size, void **map, size_t *len);
+EVR_HIDDEN int evr__map_mirror(size_t page, uint64_t data_size, int *fd, void **map, size_t *len);
+EVR_HIDDEN void evr__unmap(void *map, size_t len, int fd);
+EVR_HIDDEN size_t evr__page_size(void);
+
+static inline int evr__is_pow2(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+static inline uint32_t evr__record_size(size_t len)
+{
+	return (uint32_t)((len + sizeof(struct evr_record_header) + EVR_RECORD_ALIGN - 1) &
+			  ~(size_t)(EVR_RECORD_ALIGN - 1));
+}
+
+#endif /* EVR_INTERNAL_H */

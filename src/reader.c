@@ -1,0 +1,308 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The validating reader of a single-writer ring: batches bounded by one read of data_head (C)
+ * and one publication of data_tail (D), records handed out zero-copy or through a bounce buffer.
+ * Nothing read from the ring is trusted. One reader per ring; it may run on any thread.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+struct evr_reader {
+	struct evr_ctrl *ctrl;
+	const uint8_t *data;
+	uint64_t size;
+	uint64_t mask;
+	int mirror;
+	int backward;
+	uint32_t flags;
+
+	uint64_t tail; /* private read position; published as data_tail at batch end */
+	uint64_t head; /* data_head as read at batch start */
+	uint64_t end; /* backward: where the snapshot stops */
+	int broken; /* the rest of this batch is skipped */
+
+	uint32_t *order; /* backward, oldest first: record offsets from head, newest first */
+	uint32_t nr_order;
+	uint32_t next_order;
+
+	uint8_t *bounce; /* one record, for records that wrap without a mirror */
+	struct evr_reader_stats st;
+};
+
+static int reader_init(struct evr_reader *rd, struct evr_ctrl *ctrl, void *data, uint64_t size,
+		       bool mirror, bool backward, const struct evr_reader_opts *opts)
+{
+	rd->ctrl = ctrl;
+	rd->data = data;
+	rd->size = size;
+	rd->mask = size - 1;
+	rd->mirror = mirror;
+	rd->backward = backward;
+	rd->flags = opts ? opts->flags : 0;
+	if (!mirror) {
+		rd->bounce = malloc(size < EVR_RECORD_MAX ? size : EVR_RECORD_MAX);
+		if (!rd->bounce)
+			return -ENOMEM;
+	}
+	if (backward && (rd->flags & EVR_READ_OLDEST_FIRST)) {
+		rd->order = malloc((size / EVR_RECORD_ALIGN) * sizeof(*rd->order));
+		if (!rd->order)
+			return -ENOMEM;
+	}
+	/* untrusted: a bad starting tail is caught (and resynchronised) by the first batch */
+	rd->tail = backward ? 0 : READ_ONCE(ctrl->data_tail);
+	return 0;
+}
+
+static int check_opts(const struct evr_reader_opts *opts)
+{
+	if (!opts)
+		return 0;
+	if (opts->sz < offsetof(struct evr_reader_opts, pad) || opts->sz > 4096 || opts->pad ||
+	    (opts->flags & ~EVR_READ_OLDEST_FIRST))
+		return -EINVAL;
+	for (size_t i = sizeof(*opts); i < opts->sz; i++)
+		if (((const uint8_t *)opts)[i])
+			return -EINVAL;
+	return 0;
+}
+
+int evr_reader_create_raw(struct evr_ctrl *ctrl, void *data, uint64_t data_size, bool mirror,
+			  bool backward, const struct evr_reader_opts *opts, struct evr_reader **out)
+{
+	struct evr_reader *rd;
+	int err;
+
+	if (!ctrl || !data || !out || !evr__is_pow2(data_size) || data_size < EVR_DATA_MIN ||
+	    data_size > EVR_DATA_MAX || check_opts(opts))
+		return -EINVAL;
+	rd = calloc(1, sizeof(*rd));
+	if (!rd)
+		return -ENOMEM;
+	err = reader_init(rd, ctrl, data, data_size, mirror, backward, opts);
+	if (err) {
+		evr_reader_destroy(rd);
+		return err;
+	}
+	*out = rd;
+	return 0;
+}
+
+int evr_reader_create(struct evr_ring *r, const struct evr_reader_opts *opts,
+		      struct evr_reader **out)
+{
+	if (!r)
+		return -EINVAL;
+	return evr_reader_create_raw(r->ctrl, r->data, r->data_size, r->flags & EVR_RING_MIRROR,
+				     r->flags & EVR_RING_OVERWRITE, opts, out);
+}
+
+void evr_reader_destroy(struct evr_reader *rd)
+{
+	if (!rd)
+		return;
+	free(rd->bounce);
+	free(rd->order);
+	free(rd);
+}
+
+/* Give up on the rest of the batch: count it and restart from its end next time. */
+static int corrupt(struct evr_reader *rd, uint64_t skipped)
+{
+	rd->st.bad_headers++;
+	rd->st.bytes_skipped += skipped;
+	rd->broken = 1;
+	return -EBADMSG;
+}
+
+/* Copy the header at @pos into a local: it is read once, then only the copy is trusted. */
+static inline struct evr_record_header peek(const struct evr_reader *rd, uint64_t pos)
+{
+	struct evr_record_header h;
+
+	/* pos is 8-aligned and data_size a multiple of 8: a header never wraps */
+	memcpy(&h, rd->data + (pos & rd->mask), sizeof(h));
+	return h;
+}
+
+/* Walk a backward snapshot once to list its records, for oldest-first delivery. */
+static void index_snapshot(struct evr_reader *rd)
+{
+	uint64_t pos = rd->head;
+
+	rd->nr_order = 0;
+	while (pos != rd->end) {
+		struct evr_record_header h = peek(rd, pos);
+
+		if (h.size < sizeof(h) || h.size % EVR_RECORD_ALIGN || h.size > rd->end - pos)
+			break; /* never written, or cut by the overwrite boundary */
+		rd->order[rd->nr_order++] = (uint32_t)(pos - rd->head);
+		pos += h.size;
+	}
+	rd->next_order = rd->nr_order;
+}
+
+int evr_reader_begin(struct evr_reader *rd)
+{
+	uint64_t head, avail;
+
+	if (!rd)
+		return -EINVAL;
+	rd->broken = 0;
+	rd->st.batches++;
+	head = load_acquire(&rd->ctrl->data_head); /* C: pairs with B in output_end() */
+	if (rd->backward) {
+		/* Positions started at 0 and went down: -head bytes were ever written. */
+		avail = 0 - head;
+		if (avail > rd->size)
+			avail = rd->size;
+		if (head % EVR_RECORD_ALIGN) {
+			rd->head = rd->end = rd->tail = head;
+			return corrupt(rd, 0);
+		}
+		rd->head = rd->tail = head;
+		rd->end = head + avail;
+		if (rd->order)
+			index_snapshot(rd);
+		return (int)avail;
+	}
+	avail = head - rd->tail;
+	if (avail > rd->size || (avail % EVR_RECORD_ALIGN) || (rd->tail % EVR_RECORD_ALIGN)) {
+		/* a head behind us, too far ahead, or misaligned: resynchronise to it */
+		uint64_t skipped = avail > rd->size ? rd->size : avail;
+
+		rd->head = rd->tail = head & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
+		return corrupt(rd, skipped);
+	}
+	rd->head = head;
+	return (int)avail;
+}
+
+/* Fill @rec from the validated header @h of the record at @pos. */
+static int deliver(struct evr_reader *rd, struct evr_record_header h, uint64_t pos,
+		   struct evr_record *rec)
+{
+	uint64_t off = pos & rd->mask;
+	const struct evr_record_header *p;
+	uint32_t body = h.size - (uint32_t)sizeof(h), pad = 0;
+
+	if (h.type >= EVR_TYPE_PAD) {
+		pad = h.misc & EVR_MISC_PAD_MASK;
+		if (pad > body)
+			return -1;
+	}
+	if (rd->mirror || off + h.size <= rd->size) {
+		p = (const void *)(rd->data + off);
+	} else {
+		uint64_t first = rd->size - off;
+
+		memcpy(rd->bounce, rd->data + off, first);
+		memcpy(rd->bounce + first, rd->data, h.size - first);
+		memcpy(rd->bounce, &h, sizeof(h)); /* the validated copy, not a re-read */
+		p = (const void *)rd->bounce;
+	}
+	rec->hdr = p;
+	rec->data = p + 1;
+	rec->len = body - pad;
+	rec->pos = pos;
+	rec->is_app = h.type >= EVR_TYPE_APP;
+	rec->type = rec->is_app ? h.type - EVR_TYPE_APP : h.type;
+	if (h.type == EVR_TYPE_LOST && (h.misc & EVR_MISC_EVRING)) {
+		struct evr_lost_body b;
+
+		if (body < sizeof(b))
+			return -1;
+		memcpy(&b, p + 1, sizeof(b));
+		rd->st.lost += b.lost;
+	}
+	rd->st.records++;
+	return 0;
+}
+
+static int next_backward(struct evr_reader *rd, struct evr_record *rec)
+{
+	for (;;) {
+		struct evr_record_header h;
+		uint64_t pos;
+
+		if (rd->order) {
+			if (!rd->next_order)
+				return 0;
+			pos = rd->head + rd->order[--rd->next_order];
+		} else {
+			pos = rd->tail;
+			if (pos == rd->end)
+				return 0;
+		}
+		h = peek(rd, pos);
+		if (h.size < sizeof(h) || h.size % EVR_RECORD_ALIGN || h.size > rd->end - pos) {
+			rd->tail = rd->end; /* the snapshot's natural end: unwritten or overwritten */
+			if (rd->order) /* indexed before: the writer changed it since */
+				return corrupt(rd, 0);
+			return 0;
+		}
+		if (!rd->order)
+			rd->tail = pos + h.size;
+		if (h.type == EVR_TYPE_PAD)
+			continue;
+		if (deliver(rd, h, pos, rec) < 0)
+			return corrupt(rd, h.size);
+		return 1;
+	}
+}
+
+int evr_reader_next(struct evr_reader *rd, struct evr_record *rec)
+{
+	if (!rd || !rec)
+		return -EINVAL;
+	if (rd->broken)
+		return 0;
+	if (rd->backward)
+		return next_backward(rd, rec);
+	while (rd->tail != rd->head) {
+		uint64_t avail = rd->head - rd->tail, pos = rd->tail;
+		struct evr_record_header h = peek(rd, pos);
+
+		if (h.size < sizeof(h) || h.size % EVR_RECORD_ALIGN || h.size > avail) {
+			rd->tail = rd->head;
+			return corrupt(rd, avail);
+		}
+		rd->tail = pos + h.size;
+		if (h.type == EVR_TYPE_PAD)
+			continue;
+		if (deliver(rd, h, pos, rec) < 0) {
+			rd->tail = rd->head;
+			return corrupt(rd, avail);
+		}
+		return 1;
+	}
+	return 0;
+}
+
+int evr_reader_end(struct evr_reader *rd)
+{
+	if (!rd)
+		return -EINVAL;
+	if (rd->backward)
+		return 0; /* overwrite rings have no consumer position */
+	if (rd->broken)
+		rd->tail = rd->head;
+	store_release(&rd->ctrl->data_tail, rd->tail); /* D: pairs with A in reserve() */
+	return 0;
+}
+
+int evr_reader_get_stats(const struct evr_reader *rd, struct evr_reader_stats *st)
+{
+	if (!rd || !st || st->sz < sizeof(size_t))
+		return -EINVAL;
+	struct evr_reader_stats tmp = rd->st;
+
+	tmp.sz = st->sz;
+	memcpy(st, &tmp, st->sz < sizeof(tmp) ? st->sz : sizeof(tmp));
+	return 0;
+}

@@ -1,0 +1,498 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The single-writer ring (the perf ring in user space): creation, and the writer's
+ * reserve / commit with nesting, loss accounting, backward (overwrite) writing and pause.
+ * Concurrency: one writer context (a thread and the signal handlers that interrupt it) against
+ * one reader on any thread or process; see docs/ordering.md for the A-D table.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <linux/perf_event.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+/* The first 1088 bytes of the control page are struct perf_event_mmap_page. */
+#define EVR_SAME_FIELD(f)                                                                        \
+	_Static_assert(offsetof(struct evr_ctrl, f) == offsetof(struct perf_event_mmap_page, f) &&    \
+			       sizeof(((struct evr_ctrl *)0)->f) ==                                   \
+				       sizeof(((struct perf_event_mmap_page *)0)->f),                 \
+		       "evr_ctrl." #f " must match perf_event_mmap_page")
+EVR_SAME_FIELD(version);
+EVR_SAME_FIELD(compat_version);
+EVR_SAME_FIELD(lock);
+EVR_SAME_FIELD(index);
+EVR_SAME_FIELD(offset);
+EVR_SAME_FIELD(time_enabled);
+EVR_SAME_FIELD(time_running);
+EVR_SAME_FIELD(capabilities);
+EVR_SAME_FIELD(pmc_width);
+EVR_SAME_FIELD(time_shift);
+EVR_SAME_FIELD(time_mult);
+EVR_SAME_FIELD(time_offset);
+EVR_SAME_FIELD(time_zero);
+EVR_SAME_FIELD(size);
+EVR_SAME_FIELD(time_cycles);
+EVR_SAME_FIELD(time_mask);
+EVR_SAME_FIELD(data_head);
+EVR_SAME_FIELD(data_tail);
+EVR_SAME_FIELD(data_offset);
+EVR_SAME_FIELD(data_size);
+EVR_SAME_FIELD(aux_head);
+EVR_SAME_FIELD(aux_tail);
+EVR_SAME_FIELD(aux_offset);
+EVR_SAME_FIELD(aux_size);
+_Static_assert(sizeof(struct perf_event_mmap_page) == 1088, "perf page is 1088 bytes");
+_Static_assert(offsetof(struct evr_ctrl, data_head) == 1024, "data_head at 1024");
+_Static_assert(offsetof(struct evr_ctrl, data_tail) == 1032, "data_tail at 1032");
+_Static_assert(offsetof(struct evr_ctrl, magic) == 1088, "evring fields follow perf's");
+_Static_assert(offsetof(struct evr_ctrl, paused) % 64 == 0, "reader line");
+_Static_assert(offsetof(struct evr_ctrl, nest) % 64 == 0, "writer line");
+_Static_assert(sizeof(struct evr_ctrl) <= 4096, "control page fits one page");
+_Static_assert(sizeof(struct evr_record_header) == sizeof(struct perf_event_header),
+	       "record header is perf's");
+_Static_assert(EVR_TYPE_LOST == PERF_RECORD_LOST, "LOST keeps the kernel's number");
+_Static_assert(EVR_LOST_SIZE % EVR_RECORD_ALIGN == 0, "LOST record is aligned");
+
+int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out)
+{
+	size_t page = evr__page_size();
+	struct evr_ring *r;
+	uint64_t size;
+	int err;
+
+	if (!opts || !out || opts->sz < offsetof(struct evr_ring_opts, ring_id) + 8 ||
+	    opts->sz > 4096)
+		return -EINVAL;
+	/* unknown trailing bytes must be zero */
+	for (size_t i = sizeof(*opts); i < opts->sz; i++)
+		if (((const uint8_t *)opts)[i])
+			return -EINVAL;
+	size = opts->data_size;
+	if (!evr__is_pow2(size) || size < EVR_DATA_MIN || size > EVR_DATA_MAX || opts->pad ||
+	    (opts->flags & ~(EVR_RING_MIRROR | EVR_RING_OVERWRITE)))
+		return -EINVAL;
+	if ((opts->flags & EVR_RING_MIRROR) && size < page)
+		return -EINVAL;
+
+	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
+	if (!r)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	r->fd = -1;
+	r->flags = opts->flags;
+	r->data_size = size;
+	r->mask = size - 1;
+	if (opts->flags & EVR_RING_MIRROR)
+		err = evr__map_mirror(page, size, &r->fd, &r->map, &r->map_len);
+	else
+		err = evr__map_anon(page, size, &r->map, &r->map_len);
+	if (err)
+		goto fail;
+	if (!(opts->flags & EVR_RING_MIRROR)) {
+		r->bounce_size = size < EVR_RECORD_MAX ? (uint32_t)size : EVR_RECORD_MAX;
+		r->bounce = malloc((size_t)r->bounce_size * EVR_MAX_NEST);
+		if (!r->bounce) {
+			err = -ENOMEM;
+			goto fail;
+		}
+	}
+	r->ctrl = r->map;
+	r->data = (uint8_t *)r->map + page;
+
+	r->ctrl->size = 1088;
+	r->ctrl->data_offset = page;
+	r->ctrl->data_size = size;
+	r->ctrl->magic = EVR_CTRL_MAGIC;
+	r->ctrl->evr_version = EVR_ABI_VERSION;
+	r->ctrl->evr_compat = EVR_ABI_COMPAT;
+	r->ctrl->kind = EVR_KIND_SPSC;
+	r->ctrl->flags = ((opts->flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0) |
+			 ((opts->flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
+	r->ctrl->ring_id = opts->ring_id;
+	r->ctrl->writer_pid = getpid();
+	r->ctrl->writer_tid = gettid();
+	*out = r;
+	return 0;
+fail:
+	evr__unmap(r->map, r->map_len, r->fd);
+	free(r->bounce);
+	free(r);
+	return err;
+}
+
+void evr_ring_destroy(struct evr_ring *r)
+{
+	if (!r)
+		return;
+	evr__unmap(r->map, r->map_len, r->fd);
+	free(r->bounce);
+	free(r);
+}
+
+/*
+ * The end of every write, successful or not: perf_output_put_handle() after commit 1b038c6.
+ * Only the outermost writer (nest == 1) publishes data_head, and it publishes *before* it lowers
+ * nest, then looks again: a handler that ran between our read of head and our nest = 0 saw
+ * nest > 1 and left its record for us to publish.
+ *
+ *   A signal landing between the points marked in the margin:
+ *   1 and 2 (head read, not yet published): the handler sees nest >= 1, reserves after us and
+ *           leaves without publishing; 4 sees that head moved and goes round again.
+ *   2 and 3 (head published, nest still 1): the same.
+ *   3 and 4 (nest == 0): the handler is outermost and publishes a newer head; ours, older, was
+ *           published before, so data_head never goes back; 4 then sees the moved head and
+ *           publishes it once more (a harmless repeat).
+ *
+ * The pre-1b038c6 order (EVR_BROKEN_NEST_ORDER, a must-fail control) lowers nest before it
+ * publishes: a handler landing in between publishes its newer head, and then we overwrite it
+ * with our older one, so the reader sees data_head go back.
+ */
+static inline void output_end(struct evr_ring *r)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint32_t nest;
+	uint64_t head;
+
+again:
+	nest = READ_ONCE(c->nest);
+	if (nest > 1) {
+		WRITE_ONCE(c->nest, nest - 1); /* an outer writer will publish */
+		return;
+	}
+	head = local_read(&r->head); /*1*/
+#ifdef EVR_BROKEN_NEST_ORDER
+	barrier();
+	WRITE_ONCE(c->nest, 0);
+	barrier();
+	store_release_head(&c->data_head, head); /* B: pairs with C in evr_reader_begin() */
+	barrier();
+#else
+	store_release_head(&c->data_head, head); /*2*/ /* B: pairs with C in evr_reader_begin() */
+	barrier();
+	/*
+	 * release: pairs with the acquire load of nest in wait_quiescent(), so a pausing reader
+	 * that sees 0 also sees everything this writer wrote.
+	 */
+	store_release(&c->nest, 0); /*3*/
+	barrier();
+#endif
+	if (unlikely(head != local_read(&r->head))) { /*4*/
+		WRITE_ONCE(c->nest, 1);
+		barrier();
+		goto again;
+	}
+}
+
+/* Count a lost record; runs between nest++ and output_end(), so it nests like a write. */
+static void lose(struct evr_ring *r, uint64_t cause, uint64_t pos)
+{
+	/* first/last are approximate when handlers lose records concurrently; the count is exact */
+	if (!local_read(&r->lost))
+		WRITE_ONCE(r->lost_first, pos);
+	WRITE_ONCE(r->lost_last, pos);
+	local_or(&r->lost_causes, cause);
+	barrier();
+	local_add(&r->lost, 1);
+	local_add(cause == EVR_LOST_FULL ? &r->ctrl->lost_full : &r->ctrl->lost_paused, 1);
+}
+
+/* Fill the LOST record reserved at @pos, or turn it into padding if a handler beat us to it. */
+static void put_lost(struct evr_ring *r, uint64_t pos)
+{
+	struct evr_record_header *h = (void *)(r->data + (pos & r->mask));
+	struct evr_lost_body b;
+	uint64_t n = local_xchg(&r->lost, 0);
+	uint8_t *dst;
+	uint32_t off;
+
+	h->size = EVR_LOST_SIZE;
+	if (!n) {
+		h->type = EVR_TYPE_PAD;
+		h->misc = 0;
+		return;
+	}
+	h->type = EVR_TYPE_LOST;
+	h->misc = EVR_MISC_EVRING;
+	b.id = r->ctrl->ring_id;
+	b.lost = n;
+	b.first_pos = READ_ONCE(r->lost_first);
+	b.last_pos = READ_ONCE(r->lost_last);
+	b.causes = (uint32_t)local_xchg(&r->lost_causes, 0);
+	b.reserved = 0;
+	off = (uint32_t)((pos + sizeof(*h)) & r->mask);
+	dst = r->data + off;
+	if ((r->flags & EVR_RING_MIRROR) || off + sizeof(b) <= r->data_size) {
+		memcpy(dst, &b, sizeof(b));
+	} else {
+		uint32_t first = (uint32_t)r->data_size - off;
+
+		memcpy(dst, &b, first);
+		memcpy(r->data, (uint8_t *)&b + first, sizeof(b) - first);
+	}
+}
+
+/* Is there room for @need bytes at @head, given a reader at @tail? Any @tail is safe here. */
+static inline int has_room(uint64_t head, uint64_t tail, uint64_t need, uint64_t size)
+{
+	uint64_t used = head - tail;
+
+	return used <= size && need <= size - used;
+}
+
+/*
+ * Reserve @len payload bytes for a record of @type. On success the header is written (the
+ * reader cannot see it before the outermost commit publishes it) and @s points at the payload.
+ * Interleaving points are marked A .. D in the margin; a handler may run between any two of them
+ * and runs to completion before we go on: between A and B it finds nest as we found it and
+ * restores it; after B it sees nest > 0 and leaves publishing to us; between C and D it moves
+ * head and our cmpxchg at D fails and retries. @count is 0 only for evr_ring_flush()'s
+ * carrier, which must not count itself as lost.
+ */
+static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_slot *s,
+			  int count)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint64_t head, new, tail, pos, pend;
+	uint32_t size, need, nest, off;
+	struct evr_record_header *h;
+
+	if (unlikely(len > EVR_PAYLOAD_MAX || evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
+		local_add(&c->err_msgsize, 1);
+		return -EMSGSIZE;
+	}
+	size = evr__record_size(len);
+
+	nest = READ_ONCE(c->nest); /*A*/
+	if (unlikely(nest >= EVR_MAX_NEST)) {
+		local_add(&c->err_nest, 1);
+		return -EDEADLK;
+	}
+	/*
+	 * Not an atomic increment, and need not be: a handler that runs between the read and the
+	 * write restores nest before it returns (perf's rb->nest works the same way).
+	 */
+	WRITE_ONCE(c->nest, nest + 1); /*B*/
+	barrier(); /* nest is raised before we look at paused: see wait_quiescent() */
+
+	if (unlikely(READ_ONCE(c->disabled))) {
+		local_add(&c->err_shutdown, 1);
+		output_end(r);
+		return -ESHUTDOWN;
+	}
+	if (unlikely(READ_ONCE(c->paused))) {
+		if (count)
+			lose(r, EVR_LOST_PAUSED, local_read(&r->head));
+		output_end(r);
+		return -ENOSPC;
+	}
+
+	do {
+		head = local_read(&r->head); /*C*/
+		pend = local_read(&r->lost);
+		need = size + (pend ? EVR_LOST_SIZE : 0);
+		if (r->flags & EVR_RING_OVERWRITE) {
+			new = head - need;
+		} else {
+			tail = r->tail_cache;
+			if (unlikely(!has_room(head, tail, need, r->data_size))) {
+				/* A: pairs with D in evr_reader_end() */
+				tail = load_acquire(&c->data_tail);
+				r->tail_cache = tail;
+				if (!has_room(head, tail, need, r->data_size)) {
+					if (count)
+						lose(r, EVR_LOST_FULL, head);
+					output_end(r);
+					return -ENOSPC;
+				}
+			}
+			new = head + need;
+		}
+	} while (local_cmpxchg(&r->head, head, new) != head); /*D*/
+
+	/* [pos, pos + need) is ours: forward it is [head, new), backward [new, head). */
+	pos = (r->flags & EVR_RING_OVERWRITE) ? new : head;
+	if (pend) {
+		/* Forward, the LOST record comes first; backward it sits after (older than) ours. */
+		if (r->flags & EVR_RING_OVERWRITE) {
+			put_lost(r, pos + size);
+		} else {
+			put_lost(r, pos);
+			pos += EVR_LOST_SIZE;
+		}
+	}
+	off = (uint32_t)(pos & r->mask);
+	h = (void *)(r->data + off);
+	h->type = type;
+	h->misc = (uint16_t)(size - sizeof(*h) - len);
+	h->size = (uint16_t)size;
+	s->len = (uint32_t)len;
+	s->size = size;
+	s->pos = pos;
+	s->hdr = h;
+	s->level = nest;
+	s->wrap = 0;
+	if (likely(r->flags & EVR_RING_MIRROR)) {
+		s->data = h + 1; /* the second view makes it contiguous */
+	} else if ((off = (uint32_t)((pos + sizeof(*h)) & r->mask)) + size - sizeof(*h) <=
+		   r->data_size) {
+		s->data = r->data + off;
+	} else {
+		s->data = r->bounce + (size_t)nest * r->bounce_size;
+		s->wrap = 1;
+	}
+	/* zero the padding so no stale bytes follow the payload */
+	if (size - sizeof(*h) != len)
+		memset((uint8_t *)s->data + len, 0, size - sizeof(*h) - len);
+	return 0;
+}
+
+static inline int finish(struct evr_ring *r, struct evr_slot *s, int discard)
+{
+	if (unlikely(s->level + 1 != READ_ONCE(r->ctrl->nest)))
+		return -EINVAL; /* not the innermost open reservation */
+	if (discard)
+		((struct evr_record_header *)s->hdr)->type = EVR_TYPE_PAD;
+	if (unlikely(s->wrap)) {
+		uint32_t off = (uint32_t)((s->pos + sizeof(struct evr_record_header)) & r->mask);
+		uint32_t body = s->size - (uint32_t)sizeof(struct evr_record_header);
+		uint32_t first = (uint32_t)r->data_size - off;
+
+		memcpy(r->data + off, s->data, first);
+		memcpy(r->data, (uint8_t *)s->data + first, body - first);
+	}
+	output_end(r);
+	return 0;
+}
+
+int evr_ring_reserve(struct evr_ring *r, uint32_t id, size_t len, struct evr_slot *s)
+{
+	if (unlikely(!r || !s || id > EVR_APP_ID_MAX))
+		return -EINVAL;
+	return reserve(r, EVR_TYPE_APP + id, len, s, 1);
+}
+
+int evr_ring_commit(struct evr_ring *r, struct evr_slot *s)
+{
+	if (unlikely(!r || !s))
+		return -EINVAL;
+	return finish(r, s, 0);
+}
+
+int evr_ring_discard(struct evr_ring *r, struct evr_slot *s)
+{
+	if (unlikely(!r || !s))
+		return -EINVAL;
+	return finish(r, s, 1);
+}
+
+int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len)
+{
+	struct evr_slot s;
+	int err;
+
+	if (unlikely(!r || (!data && len) || id > EVR_APP_ID_MAX))
+		return -EINVAL;
+	err = reserve(r, EVR_TYPE_APP + id, len, &s, 1);
+	if (unlikely(err))
+		return err;
+	memcpy(s.data, data, len);
+	return finish(r, &s, 0);
+}
+
+int evr_ring_flush(struct evr_ring *r)
+{
+	struct evr_slot s;
+	int err;
+
+	if (!r)
+		return -EINVAL;
+	if (!local_read(&r->lost))
+		return 0;
+	/* a zero-length padding record carries the pending LOST record in front of it */
+	err = reserve(r, EVR_TYPE_PAD, 0, &s, 0);
+	if (err)
+		return err;
+	finish(r, &s, 0);
+	return 1;
+}
+
+/*
+ * Wait until no write that could have missed paused == 1 is in flight.
+ * Writer: nest = n+1 (B in reserve()); barrier; read paused.  Reader: paused = 1; membarrier;
+ * read nest. membarrier() runs a full barrier on every thread of this process, so it is the
+ * writer's half of this store-load pair for free: either the writer sees paused, or we see its
+ * nest raised and wait for its output_end() (release store of 0, paired with our acquire).
+ */
+static int wait_quiescent(struct evr_ring *r, int timeout_ms)
+{
+	struct timespec start, now, nap = { 0, 50000 };
+
+	if (!r->membarrier_ready) {
+		if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) < 0)
+			return -errno;
+		r->membarrier_ready = 1;
+	}
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) < 0)
+		return -errno;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	/* acquire: pairs with the release store of nest = 0 in output_end() */
+	while (load_acquire(&r->ctrl->nest) != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 >=
+		    timeout_ms)
+			return -ETIMEDOUT;
+		nanosleep(&nap, NULL);
+	}
+	return 0;
+}
+
+int evr_ring_set_paused(struct evr_ring *r, bool paused, int timeout_ms)
+{
+	if (!r || timeout_ms < 0)
+		return -EINVAL;
+	WRITE_ONCE(r->ctrl->paused, paused ? 1u : 0u);
+	if (!paused)
+		return 0;
+	return wait_quiescent(r, timeout_ms);
+}
+
+int evr_ring_get_stats(const struct evr_ring *r, struct evr_ring_stats *st)
+{
+	const struct evr_ctrl *c;
+
+	if (!r || !st || st->sz < sizeof(size_t))
+		return -EINVAL;
+	c = r->ctrl;
+	struct evr_ring_stats tmp = {
+		.sz = st->sz,
+		.lost_full = READ_ONCE(c->lost_full),
+		.lost_paused = READ_ONCE(c->lost_paused),
+		.err_msgsize = READ_ONCE(c->err_msgsize),
+		.err_nest = READ_ONCE(c->err_nest),
+		.err_shutdown = READ_ONCE(c->err_shutdown),
+		.data_head = READ_ONCE(c->data_head),
+		.data_tail = READ_ONCE(c->data_tail),
+	};
+	memcpy(st, &tmp, st->sz < sizeof(tmp) ? st->sz : sizeof(tmp));
+	return 0;
+}
+
+struct evr_ctrl *evr_ring_get_ctrl(const struct evr_ring *r)
+{
+	return r ? r->ctrl : NULL;
+}
+
+int evr_ring_get_fd(const struct evr_ring *r)
+{
+	if (!r)
+		return -EINVAL;
+	return r->fd >= 0 ? r->fd : -EBADF;
+}
