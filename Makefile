@@ -35,7 +35,7 @@ endif
 
 OPT ?= -O2
 BASE_CFLAGS := -std=gnu11 -g $(OPT) -Wall -Wextra -Wshadow -Wno-unused-parameter \
-	-fvisibility=hidden -fPIC -Iinclude -Isrc
+	-fvisibility=hidden -fPIC -Iinclude -Isrc -Itests/common
 ifneq ($(SAN),)
 BASE_CFLAGS += -fsanitize=$(SAN) -fno-omit-frame-pointer
 SAN_LDFLAGS := -fsanitize=$(SAN)
