@@ -49,8 +49,11 @@ int main(void)
 		expect_eq(!!(c->flags & EVR_CTRL_BACKWARD), !!(flags & EVR_RING_OVERWRITE));
 		expect_eq(evr_ring_get_fd(r) >= 0, !!(flags & EVR_RING_MIRROR));
 		if (flags & EVR_RING_MIRROR) {
-			/* the two views alias: a byte written through one shows in the other */
-			uint8_t *d = (uint8_t *)c + c->data_offset;
+			/*
+			 * the two views alias: a byte written through one shows in the other
+			 * (volatile: the compiler believes the two addresses are distinct)
+			 */
+			volatile uint8_t *d = (uint8_t *)c + c->data_offset;
 
 			d[5] = 0xab;
 			expect_eq(d[(1u << 16) + 5], 0xab);
