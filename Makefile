@@ -53,6 +53,8 @@ ALIB := $(O)/libevring.a
 TEST_SRCS := $(sort $(wildcard tests/*.c))
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(O)/tests/%)
 TEST_COMMON := $(wildcard tests/common/*.c)
+# script tests (models, end-to-end CLI checks): tests/t-*.sh, run by the same runner
+TEST_SCRIPTS := $(sort $(wildcard tests/t-*.sh))
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
@@ -106,10 +108,10 @@ EVR_SEED ?=
 TEST_TIMEOUT ?= 120
 
 check: $(TEST_BINS) $(TOOL)
-	$(Q)O=$(O) EVR_SEED=$(EVR_SEED) TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run.sh $(TEST_BINS)
+	$(Q)O=$(O) EVR_SEED=$(EVR_SEED) TEST_TIMEOUT=$(TEST_TIMEOUT) tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
 check-long: $(TEST_BINS)
-	$(Q)EVR_LONG=1 O=$(O) TEST_TIMEOUT=1800 tests/run.sh $(TEST_BINS)
+	$(Q)EVR_LONG=1 O=$(O) TEST_TIMEOUT=1800 tests/run.sh $(TEST_BINS) $(TEST_SCRIPTS)
 
 # Must-fail controls: the same sources with one deliberate bug each.
 #  - the pre-1b038c6 commit order must be caught by the stress oracle (exit 1);

@@ -238,9 +238,99 @@ struct evr_reader_stats {
 	uint64_t bad_headers; /* corruption events */
 	uint64_t bytes_skipped; /* bytes dropped to resynchronise */
 	uint64_t batches;
+	uint64_t wakeups; /* times evr_reader_wait() came back from the kernel */
 };
 
 EVR_API int evr_reader_get_stats(const struct evr_reader *rd, struct evr_reader_stats *stats);
+
+/**
+ * evr_reader_wait() - block until a watermark's worth of bytes is unread, a writer flushed, or
+ * @timeout_ms passed (-1: forever, 0: just look).
+ *
+ * Call it between batches (after evr_reader_end()). Writers enter the kernel only when they
+ * cross the watermark or flush, and only while a reader waits; a wakeup is never lost
+ * (docs/ordering.md). Works across processes (shared futex in the control page).
+ *
+ * Context: the reader's thread; sleeps.
+ * Return: bytes unread (>= 0; below the watermark after a timeout or flush), -EINVAL,
+ * -EOPNOTSUPP for an overwrite ring, -EBADMSG for an impossible head, or a futex -errno.
+ */
+EVR_API int evr_reader_wait(struct evr_reader *rd, int timeout_ms);
+
+/**
+ * evr_reader_set_watermark() - wake the reader when @bytes are unread (0: half the ring, the
+ * default, as perf). Writers pick a new value up within one old watermark of bytes.
+ * Return: 0, -EINVAL if @bytes exceeds the ring.
+ */
+EVR_API int evr_reader_set_watermark(struct evr_reader *rd, uint64_t bytes);
+
+/**
+ * evr_reader_get_fd() - an eventfd that becomes readable when writers of this process cross the
+ * watermark or flush; for epoll/poll loops. Read it (8 bytes) to re-arm, then drain the ring.
+ * The fd belongs to the ring; do not close it.
+ *
+ * Context: in-process rings (or rings of a session this process maps and writes). Writers in
+ * other processes do not signal it: wait with evr_reader_wait() on a thread instead.
+ * Return: the fd, -EOPNOTSUPP for a raw reader or an overwrite ring, or the -errno of eventfd.
+ */
+EVR_API int evr_reader_get_fd(struct evr_reader *rd);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sessions: rings in one shared-memory object that several processes map */
+
+/* evr_session_open() flags */
+#define EVR_SESSION_READER 0x1u /* read rings (publishes data_tail, waits) */
+#define EVR_SESSION_WRITER 0x2u /* write rings: evr_session_get_ring() takes the writer role */
+
+struct evr_session_opts {
+	size_t sz;
+	const char *name; /* NULL: an anonymous memfd; else a POSIX shm name "/x", made O_EXCL 0600 */
+	uint32_t nr_rings; /* 1..EVR_SESSION_MAX_RINGS */
+	uint32_t ring_flags; /* EVR_RING_OVERWRITE or 0; session rings are always mirrored */
+	uint64_t data_size; /* per ring: power of two, page size..1 GiB */
+};
+
+struct evr_session;
+
+/**
+ * evr_session_create() - create a session and all its rings; the caller may read and write.
+ * Context: allocates, makes system calls.
+ * Return: 0, -EINVAL (bad options or name), -EEXIST (name taken), or the -errno of
+ * shm_open/memfd_create/ftruncate/mmap.
+ */
+EVR_API int evr_session_create(const struct evr_session_opts *opts, struct evr_session **out);
+
+/**
+ * evr_session_open() / evr_session_open_fd() - map an existing session by name or by fd (the fd
+ * is duplicated; the caller keeps its own). Every field is checked against the object's size.
+ * @flags: EVR_SESSION_READER and/or EVR_SESSION_WRITER.
+ * Return: 0, -EINVAL, -ENOENT, -EACCES, -EAGAIN (its creator has not finished), -EPROTO (a
+ * layout version this library does not read), -EBADMSG (not a session, truncated, or corrupt),
+ * -ENOMEM.
+ */
+EVR_API int evr_session_open(const char *name, uint32_t flags, struct evr_session **out);
+EVR_API int evr_session_open_fd(int fd, uint32_t flags, struct evr_session **out);
+
+/**
+ * evr_session_close() - unmap; the object lives on while others map it or, if named, until
+ * unlinked. evr_session_destroy() also unlinks the name if this handle created it.
+ * Context: no writer or reader of its rings may be running in this process.
+ */
+EVR_API void evr_session_close(struct evr_session *s);
+EVR_API int evr_session_destroy(struct evr_session *s);
+EVR_API int evr_session_unlink(const char *name);
+
+EVR_API int evr_session_get_fd(const struct evr_session *s);
+EVR_API int evr_session_get_nr_rings(const struct evr_session *s);
+
+/**
+ * evr_session_get_ring() - the handle of ring @idx, owned by the session (do not destroy it).
+ * With EVR_SESSION_WRITER the first call makes this process's caller the ring's writer context:
+ * it resumes from the published data_head, dropping whatever a dead predecessor left
+ * unpublished. Without it, writes through the handle fail with -EINVAL.
+ * Return: 0, -EINVAL.
+ */
+EVR_API int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out);
 
 /* Library version string, "MAJOR.MINOR.PATCH". */
 EVR_API const char *evr_version_string(void);

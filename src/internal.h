@@ -16,6 +16,9 @@
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 
+/* struct evr_ring.flags bits beyond the public EVR_RING_* ones */
+#define EVR__RING_RDONLY 0x100u /* a session opened without EVR_SESSION_WRITER */
+
 #define EVR_DATA_MIN 64u
 #define EVR_DATA_MAX (1ull << 30)
 #define EVR_LOST_SIZE ((uint32_t)(sizeof(struct evr_record_header) + sizeof(struct evr_lost_body)))
@@ -33,7 +36,9 @@ struct evr_ring {
 	uint64_t lost_first; /* position of the first of them */
 	uint64_t lost_last;
 	uint64_t lost_causes; /* EVR_LOST_* bits */
-	uint64_t pad_w[2];
+	uint64_t wake_next; /* next head at which to look for a waiting reader (wait.c) */
+	int efd; /* in-process poll eventfd set by the reader, or -1 (read on the slow path) */
+	uint32_t pad_w;
 
 	/* Immutable after creation. */
 	struct evr_ctrl *ctrl;
@@ -42,17 +47,29 @@ struct evr_ring {
 	uint64_t mask;
 	uint32_t flags; /* EVR_RING_* */
 	int fd; /* memfd, or -1 */
-	void *map; /* whole mapping */
+	void *map; /* whole mapping, or NULL when a session owns it */
 	size_t map_len;
 	uint8_t *bounce; /* without the mirror: EVR_MAX_NEST wrap buffers of bounce_size bytes */
 	uint32_t bounce_size;
 	int membarrier_ready; /* reader side: private expedited membarrier registered */
 };
 
+/* ring.c */
+EVR_HIDDEN void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint64_t size,
+			       uint32_t flags);
+EVR_HIDDEN void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_t flags,
+				    uint64_t ring_id);
+EVR_HIDDEN void evr__ring_take_writer(struct evr_ring *r);
+
+/* wait.c: the writer's slow path, when head passed wake_next or on flush */
+EVR_HIDDEN void evr__wake_slow(struct evr_ring *r, uint64_t head, int force);
+
 /* shm.c */
 EVR_HIDDEN int evr__map_anon(size_t page, uint64_t data_size, void **map, size_t *len);
 EVR_HIDDEN int evr__map_mirror(size_t page, uint64_t data_size, int *fd, void **map, size_t *len);
 EVR_HIDDEN void evr__unmap(void *map, size_t len, int fd);
+EVR_HIDDEN int evr__map_ring_views(int fd, uint64_t file_off, size_t page, uint64_t data_size,
+				   uint8_t *at);
 EVR_HIDDEN size_t evr__page_size(void);
 
 static inline int evr__is_pow2(uint64_t x)

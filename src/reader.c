@@ -11,28 +11,7 @@
 
 #include "atomic.h"
 #include "internal.h"
-
-struct evr_reader {
-	struct evr_ctrl *ctrl;
-	const uint8_t *data;
-	uint64_t size;
-	uint64_t mask;
-	int mirror;
-	int backward;
-	uint32_t flags;
-
-	uint64_t tail; /* private read position; published as data_tail at batch end */
-	uint64_t head; /* data_head as read at batch start */
-	uint64_t end; /* backward: where the snapshot stops */
-	int broken; /* the rest of this batch is skipped */
-
-	uint32_t *order; /* backward, oldest first: record offsets from head, newest first */
-	uint32_t nr_order;
-	uint32_t next_order;
-
-	uint8_t *bounce; /* one record, for records that wrap without a mirror */
-	struct evr_reader_stats st;
-};
+#include "reader.h"
 
 static int reader_init(struct evr_reader *rd, struct evr_ctrl *ctrl, void *data, uint64_t size,
 		       bool mirror, bool backward, const struct evr_reader_opts *opts)
@@ -56,6 +35,7 @@ static int reader_init(struct evr_reader *rd, struct evr_ctrl *ctrl, void *data,
 	}
 	/* untrusted: a bad starting tail is caught (and resynchronised) by the first batch */
 	rd->tail = backward ? 0 : READ_ONCE(ctrl->data_tail);
+	rd->flush_seen = READ_ONCE(ctrl->flush_seq);
 	return 0;
 }
 
@@ -96,10 +76,15 @@ int evr_reader_create_raw(struct evr_ctrl *ctrl, void *data, uint64_t data_size,
 int evr_reader_create(struct evr_ring *r, const struct evr_reader_opts *opts,
 		      struct evr_reader **out)
 {
+	int err;
+
 	if (!r)
 		return -EINVAL;
-	return evr_reader_create_raw(r->ctrl, r->data, r->data_size, r->flags & EVR_RING_MIRROR,
-				     r->flags & EVR_RING_OVERWRITE, opts, out);
+	err = evr_reader_create_raw(r->ctrl, r->data, r->data_size, r->flags & EVR_RING_MIRROR,
+				    r->flags & EVR_RING_OVERWRITE, opts, out);
+	if (!err)
+		(*out)->ring = r;
+	return err;
 }
 
 void evr_reader_destroy(struct evr_reader *rd)

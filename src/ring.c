@@ -61,6 +61,50 @@ _Static_assert(sizeof(struct evr_record_header) == sizeof(struct perf_event_head
 _Static_assert(EVR_TYPE_LOST == PERF_RECORD_LOST, "LOST keeps the kernel's number");
 _Static_assert(EVR_LOST_SIZE % EVR_RECORD_ALIGN == 0, "LOST record is aligned");
 
+void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_t flags,
+			 uint64_t ring_id)
+{
+	c->size = 1088;
+	c->data_offset = page;
+	c->data_size = size;
+	c->evr_version = EVR_ABI_VERSION;
+	c->evr_compat = EVR_ABI_COMPAT;
+	c->kind = EVR_KIND_SPSC;
+	c->flags = ((flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0) |
+		   ((flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
+	c->ring_id = ring_id;
+	c->magic = EVR_CTRL_MAGIC;
+}
+
+/* Point a handle at a ring's memory; its writer state resumes from the published head. */
+void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint64_t size,
+		    uint32_t flags)
+{
+	r->ctrl = c;
+	r->data = data;
+	r->data_size = size;
+	r->mask = size - 1;
+	r->flags = flags;
+	r->efd = -1;
+	/* untrusted: any value is safe for the writer (room checks treat a bad tail as full) */
+	r->head = READ_ONCE(c->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
+	r->tail_cache = READ_ONCE(c->data_tail);
+	r->wake_next = r->head;
+}
+
+/*
+ * Become the writer context of a ring whose previous writer may have died mid-write: whatever it
+ * reserved but never published is forgotten, and its nest count with it.
+ */
+void evr__ring_take_writer(struct evr_ring *r)
+{
+	r->head = READ_ONCE(r->ctrl->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
+	r->wake_next = r->head;
+	store_release(&r->ctrl->nest, 0); /* pairs with the acquire in wait_quiescent() */
+	WRITE_ONCE(r->ctrl->writer_pid, getpid());
+	WRITE_ONCE(r->ctrl->writer_tid, gettid());
+}
+
 int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out)
 {
 	size_t page = evr__page_size();
@@ -87,9 +131,6 @@ int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out)
 		return -ENOMEM;
 	memset(r, 0, sizeof(*r));
 	r->fd = -1;
-	r->flags = opts->flags;
-	r->data_size = size;
-	r->mask = size - 1;
 	if (opts->flags & EVR_RING_MIRROR)
 		err = evr__map_mirror(page, size, &r->fd, &r->map, &r->map_len);
 	else
@@ -104,21 +145,9 @@ int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out)
 			goto fail;
 		}
 	}
-	r->ctrl = r->map;
-	r->data = (uint8_t *)r->map + page;
-
-	r->ctrl->size = 1088;
-	r->ctrl->data_offset = page;
-	r->ctrl->data_size = size;
-	r->ctrl->magic = EVR_CTRL_MAGIC;
-	r->ctrl->evr_version = EVR_ABI_VERSION;
-	r->ctrl->evr_compat = EVR_ABI_COMPAT;
-	r->ctrl->kind = EVR_KIND_SPSC;
-	r->ctrl->flags = ((opts->flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0) |
-			 ((opts->flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
-	r->ctrl->ring_id = opts->ring_id;
-	r->ctrl->writer_pid = getpid();
-	r->ctrl->writer_tid = gettid();
+	evr__ring_init_ctrl(r->map, page, size, opts->flags, opts->ring_id);
+	evr__ring_bind(r, r->map, (uint8_t *)r->map + page, size, opts->flags);
+	evr__ring_take_writer(r);
 	*out = r;
 	return 0;
 fail:
@@ -130,8 +159,10 @@ fail:
 
 void evr_ring_destroy(struct evr_ring *r)
 {
-	if (!r)
-		return;
+	if (!r || !r->map)
+		return; /* rings of a session go with the session */
+	if (r->efd >= 0)
+		close(r->efd);
 	evr__unmap(r->map, r->map_len, r->fd);
 	free(r->bounce);
 	free(r);
@@ -189,6 +220,12 @@ again:
 		barrier();
 		goto again;
 	}
+	/*
+	 * Wakeups: one private compare per commit; the slow path (a full barrier, maybe a futex
+	 * wake) runs once per watermark's worth of bytes. Overwrite rings are read as snapshots.
+	 */
+	if (unlikely((int64_t)(head - r->wake_next) >= 0) && !(r->flags & EVR_RING_OVERWRITE))
+		evr__wake_slow(r, head, 0);
 }
 
 /* Count a lost record; runs between nest++ and output_end(), so it nests like a write. */
@@ -374,7 +411,7 @@ static inline int finish(struct evr_ring *r, struct evr_slot *s, int discard)
 
 int evr_ring_reserve(struct evr_ring *r, uint32_t id, size_t len, struct evr_slot *s)
 {
-	if (unlikely(!r || !s || id > EVR_APP_ID_MAX))
+	if (unlikely(!r || !s || id > EVR_APP_ID_MAX || (r->flags & EVR__RING_RDONLY)))
 		return -EINVAL;
 	return reserve(r, EVR_TYPE_APP + id, len, s, 1);
 }
@@ -398,7 +435,7 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 	struct evr_slot s;
 	int err;
 
-	if (unlikely(!r || (!data && len) || id > EVR_APP_ID_MAX))
+	if (unlikely(!r || (!data && len) || id > EVR_APP_ID_MAX || (r->flags & EVR__RING_RDONLY)))
 		return -EINVAL;
 	err = reserve(r, EVR_TYPE_APP + id, len, &s, 1);
 	if (unlikely(err))
@@ -412,16 +449,21 @@ int evr_ring_flush(struct evr_ring *r)
 	struct evr_slot s;
 	int err;
 
-	if (!r)
+	if (!r || (r->flags & EVR__RING_RDONLY))
 		return -EINVAL;
-	if (!local_read(&r->lost))
-		return 0;
-	/* a zero-length padding record carries the pending LOST record in front of it */
-	err = reserve(r, EVR_TYPE_PAD, 0, &s, 0);
-	if (err)
-		return err;
-	finish(r, &s, 0);
-	return 1;
+	if (!local_read(&r->lost)) {
+		err = 0;
+	} else {
+		/* a zero-length padding record carries the pending LOST record in front of it */
+		err = reserve(r, EVR_TYPE_PAD, 0, &s, 0);
+		if (!err) {
+			finish(r, &s, 0);
+			err = 1;
+		}
+	}
+	if (!(r->flags & EVR_RING_OVERWRITE) && READ_ONCE(r->ctrl->nest) == 0)
+		evr__wake_slow(r, local_read(&r->head), 1);
+	return err;
 }
 
 /*

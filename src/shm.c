@@ -77,3 +77,16 @@ void evr__unmap(void *map, size_t len, int fd)
 	if (fd >= 0)
 		close(fd);
 }
+
+/* Map one ring of a session at @at: control page and data from @file_off, then the data again. */
+int evr__map_ring_views(int fd, uint64_t file_off, size_t page, uint64_t data_size, uint8_t *at)
+{
+	size_t size = (size_t)data_size;
+
+	if (mmap(at, page + size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 (off_t)file_off) == MAP_FAILED ||
+	    mmap(at + page + size, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd,
+		 (off_t)(file_off + page)) == MAP_FAILED)
+		return -errno;
+	return 0;
+}

@@ -119,7 +119,10 @@ struct evr_ctrl {
 	/* byte 1216: written only by the reader */
 	uint32_t paused; /* R: set/cleared by evr_ring_set_paused(); W reads it per record */
 	uint32_t reader_flags; /* R: reserved, zero */
-	uint8_t pad1[64 - 8];
+	uint32_t reader_waiting; /* R: EVR_WAITING_* bits; store, then full barrier (wakeups) */
+	uint32_t reader_pid; /* R: informational */
+	uint64_t watermark; /* R: wake the reader when this many bytes are unread; 0 = half */
+	uint8_t pad1[64 - 24];
 
 	/* byte 1280: written only by the writer context, read by anyone */
 	uint32_t nest; /* W: nesting depth; a pausing reader waits for 0 (after membarrier) */
@@ -129,10 +132,53 @@ struct evr_ctrl {
 	uint64_t err_msgsize; /* W: -EMSGSIZE returns */
 	uint64_t err_nest; /* W: -EDEADLK returns */
 	uint64_t err_shutdown; /* W: -ESHUTDOWN returns */
-	uint8_t pad2[64 - 48];
+	uint32_t wake_seq; /* W: futex word; incremented (release) before each FUTEX_WAKE */
+	uint32_t flush_seq; /* W: incremented by evr_ring_flush(); a waiting reader returns */
+	uint64_t wakeups; /* W: futex wakes issued */
 
-	/* byte 1344: reserved for the wakeup protocol, zero */
-	uint8_t reserved_wake[128];
+	/* byte 1344: reserved, zero */
+	uint8_t reserved_2[128];
+};
+
+/* evr_ctrl.reader_waiting */
+#define EVR_WAITING_FUTEX 0x1u /* blocked (or about to block) in evr_reader_wait() */
+#define EVR_WAITING_POLL 0x2u /* an in-process poll fd is armed */
+
+/*
+ * A session: one shared-memory object (memfd or POSIX shm) holding a directory and rings.
+ *
+ *   0                  dir_size              ring 0                ring 1
+ *   | evr_session_hdr + entries[] | ctrl page | data ... | ctrl page | data ... |
+ *
+ * The creator writes everything, then the magic last (release); an attacher that finds no magic
+ * is early (-EAGAIN). Every offset and size below is checked against the object's real size by
+ * every process that maps it.
+ */
+#define EVR_SESSION_MAGIC 0x314e4f4953535645ull /* "EVSSION1" */
+#define EVR_SESSION_VERSION 1u
+#define EVR_SESSION_COMPAT 1u
+#define EVR_SESSION_MAX_RINGS 4096u
+
+struct evr_session_entry {
+	uint32_t kind; /* EVR_KIND_* */
+	uint32_t flags; /* EVR_CTRL_* */
+	uint64_t offset; /* of the ring's control page, page aligned */
+	uint64_t data_size; /* power of two, >= page size */
+	uint64_t ring_id;
+};
+
+struct evr_session_hdr {
+	uint64_t magic; /* C: EVR_SESSION_MAGIC, stored last with release */
+	uint32_t version; /* C: EVR_SESSION_VERSION */
+	uint32_t compat; /* C: oldest version whose readers understand this layout */
+	uint64_t size; /* C: bytes in the object */
+	uint64_t created_ns; /* C: CLOCK_REALTIME at creation */
+	int32_t creator_pid; /* C */
+	uint32_t page_size; /* C: the creator's page size */
+	uint32_t nr_rings; /* C: entries in use */
+	uint32_t dir_size; /* C: bytes of header + entries, page multiple */
+	uint8_t reserved[64 - 48];
+	struct evr_session_entry entries[]; /* C */
 };
 
 #endif /* EVRING_ABI_H */

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The reader's private state, shared by reader.c (batches) and wait.c (blocking, poll fd).
+ * One reader per ring; no field here is ever seen by another process.
+ */
+#ifndef EVR_READER_H
+#define EVR_READER_H
+
+#include "internal.h"
+
+struct evr_reader {
+	struct evr_ctrl *ctrl;
+	const uint8_t *data;
+	uint64_t size;
+	uint64_t mask;
+	int mirror;
+	int backward;
+	uint32_t flags;
+
+	uint64_t tail; /* private read position; published as data_tail at batch end */
+	uint64_t head; /* data_head as read at batch start */
+	uint64_t end; /* backward: where the snapshot stops */
+	int broken; /* the rest of this batch is skipped */
+
+	uint32_t *order; /* backward, oldest first: record offsets from head, newest first */
+	uint32_t nr_order;
+	uint32_t next_order;
+
+	struct evr_ring *ring; /* the in-process handle, when made by evr_reader_create() */
+	uint32_t flush_seen; /* flush_seq at the last return of evr_reader_wait() */
+
+	uint8_t *bounce; /* one record, for records that wrap without a mirror */
+	struct evr_reader_stats st;
+};
+
+#endif

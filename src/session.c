@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Sessions: one shared-memory object (memfd or POSIX shm, mode 0600) holding a directory of
+ * rings, created by one process and opened by others. Open validates every field against the
+ * object's real size, copies the directory and never reads it again. Not async-signal-safe.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#define EVR_SESSION_SIZE_MAX (1ull << 40)
+
+struct evr_session {
+	int fd;
+	uint32_t flags; /* EVR_SESSION_READER | EVR_SESSION_WRITER */
+	size_t page;
+	struct evr_session_hdr *hdr; /* the directory mapping: never read after open */
+	size_t dir_size;
+	uint8_t *rings_map; /* every ring: control page, data, data again */
+	size_t rings_len;
+	uint32_t nr_rings;
+	struct evr_session_entry *dir; /* private, validated copy of the directory */
+	struct evr_ring *rings;
+	uint8_t *taken; /* writer role taken per ring */
+	char *name; /* set if this handle created a named object */
+};
+
+static int check_name(const char *name)
+{
+	size_t n;
+
+	if (!name || name[0] != '/')
+		return -EINVAL;
+	n = strlen(name);
+	if (n < 2 || n > 200 || strchr(name + 1, '/'))
+		return -EINVAL;
+	return 0;
+}
+
+static size_t ring_span(size_t page, uint64_t data_size)
+{
+	return page + 2 * (size_t)data_size;
+}
+
+/* Map every ring's control page and mirrored data from @fd, per the validated directory. */
+static int map_rings(struct evr_session *s)
+{
+	size_t total = 0, at = 0;
+	int err;
+
+	for (uint32_t i = 0; i < s->nr_rings; i++)
+		total += ring_span(s->page, s->dir[i].data_size);
+	s->rings_map = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
+			    0);
+	if (s->rings_map == MAP_FAILED) {
+		s->rings_map = NULL;
+		return -errno;
+	}
+	s->rings_len = total;
+	for (uint32_t i = 0; i < s->nr_rings; i++) {
+		const struct evr_session_entry *e = &s->dir[i];
+		uint8_t *base = s->rings_map + at;
+		uint32_t rflags = EVR_RING_MIRROR;
+
+		err = evr__map_ring_views(s->fd, e->offset, s->page, e->data_size, base);
+		if (err)
+			return err;
+		if (e->flags & EVR_CTRL_BACKWARD)
+			rflags |= EVR_RING_OVERWRITE;
+		evr__ring_bind(&s->rings[i], (struct evr_ctrl *)base, base + s->page, e->data_size,
+			       rflags);
+		s->rings[i].fd = -1;
+		at += ring_span(s->page, e->data_size);
+	}
+	return 0;
+}
+
+static struct evr_session *session_alloc(uint32_t nr_rings)
+{
+	struct evr_session *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->fd = -1;
+	s->page = evr__page_size();
+	s->nr_rings = nr_rings;
+	s->dir = calloc(nr_rings, sizeof(*s->dir));
+	s->taken = calloc(nr_rings, 1);
+	s->rings = aligned_alloc(64, ((nr_rings * sizeof(*s->rings)) + 63) & ~(size_t)63);
+	if (!s->dir || !s->taken || !s->rings) {
+		free(s->dir);
+		free(s->taken);
+		free(s->rings);
+		free(s);
+		return NULL;
+	}
+	memset(s->rings, 0, nr_rings * sizeof(*s->rings));
+	for (uint32_t i = 0; i < nr_rings; i++) {
+		s->rings[i].fd = -1;
+		s->rings[i].efd = -1;
+	}
+	return s;
+}
+
+void evr_session_close(struct evr_session *s)
+{
+	if (!s)
+		return;
+	for (uint32_t i = 0; i < s->nr_rings; i++)
+		if (s->rings[i].efd >= 0)
+			close(s->rings[i].efd);
+	if (s->rings_map)
+		munmap(s->rings_map, s->rings_len);
+	if (s->hdr)
+		munmap(s->hdr, s->dir_size);
+	if (s->fd >= 0)
+		close(s->fd);
+	free(s->name);
+	free(s->dir);
+	free(s->taken);
+	free(s->rings);
+	free(s);
+}
+
+int evr_session_destroy(struct evr_session *s)
+{
+	int err = 0;
+
+	if (!s)
+		return -EINVAL;
+	if (s->name && shm_unlink(s->name) < 0)
+		err = -errno;
+	evr_session_close(s);
+	return err;
+}
+
+int evr_session_create(const struct evr_session_opts *o, struct evr_session **out)
+{
+	struct evr_session *s;
+	size_t page = evr__page_size(), dir_size, total, off;
+	struct timespec now;
+	int err;
+
+	if (!o || !out || o->sz < offsetof(struct evr_session_opts, data_size) + 8 || o->sz > 4096)
+		return -EINVAL;
+	for (size_t i = sizeof(*o); i < o->sz; i++)
+		if (((const uint8_t *)o)[i])
+			return -EINVAL;
+	if (!o->nr_rings || o->nr_rings > EVR_SESSION_MAX_RINGS || !evr__is_pow2(o->data_size) ||
+	    o->data_size < page || o->data_size > EVR_DATA_MAX || (o->ring_flags & ~EVR_RING_OVERWRITE))
+		return -EINVAL;
+	if (o->name && check_name(o->name))
+		return -EINVAL;
+	dir_size = sizeof(struct evr_session_hdr) + o->nr_rings * sizeof(struct evr_session_entry);
+	dir_size = (dir_size + page - 1) & ~(page - 1);
+	total = dir_size + (size_t)o->nr_rings * (page + (size_t)o->data_size);
+	if (total > EVR_SESSION_SIZE_MAX)
+		return -EINVAL;
+
+	s = session_alloc(o->nr_rings);
+	if (!s)
+		return -ENOMEM;
+	s->flags = EVR_SESSION_READER | EVR_SESSION_WRITER;
+	if (o->name) {
+		s->fd = shm_open(o->name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (s->fd < 0) {
+			err = -errno;
+			goto fail;
+		}
+		s->name = strdup(o->name);
+		if (!s->name) {
+			shm_unlink(o->name);
+			err = -ENOMEM;
+			goto fail;
+		}
+	} else {
+		s->fd = memfd_create("evring-session", MFD_CLOEXEC);
+		if (s->fd < 0) {
+			err = -errno;
+			goto fail;
+		}
+		if (fchmod(s->fd, 0600) < 0) {
+			err = -errno;
+			goto fail;
+		}
+	}
+	if (ftruncate(s->fd, (off_t)total) < 0) {
+		err = -errno;
+		goto fail_unlink;
+	}
+	s->dir_size = dir_size;
+	s->hdr = mmap(NULL, dir_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);
+	if (s->hdr == MAP_FAILED) {
+		s->hdr = NULL;
+		err = -errno;
+		goto fail_unlink;
+	}
+	off = dir_size;
+	for (uint32_t i = 0; i < o->nr_rings; i++) {
+		struct evr_session_entry *e = &s->dir[i];
+
+		e->kind = EVR_KIND_SPSC;
+		e->flags = EVR_CTRL_MIRROR |
+			   ((o->ring_flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0);
+		e->offset = off;
+		e->data_size = o->data_size;
+		e->ring_id = i;
+		off += page + (size_t)o->data_size;
+	}
+	memcpy(s->hdr->entries, s->dir, o->nr_rings * sizeof(*s->dir));
+	err = map_rings(s);
+	if (err)
+		goto fail_unlink;
+	for (uint32_t i = 0; i < o->nr_rings; i++) {
+		evr__ring_init_ctrl(s->rings[i].ctrl, page, o->data_size,
+				    EVR_RING_MIRROR | o->ring_flags, i);
+		evr__ring_take_writer(&s->rings[i]);
+		s->taken[i] = 1;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	s->hdr->version = EVR_SESSION_VERSION;
+	s->hdr->compat = EVR_SESSION_COMPAT;
+	s->hdr->size = total;
+	s->hdr->created_ns = (uint64_t)now.tv_sec * 1000000000ull + (uint64_t)now.tv_nsec;
+	s->hdr->creator_pid = getpid();
+	s->hdr->page_size = (uint32_t)page;
+	s->hdr->nr_rings = o->nr_rings;
+	s->hdr->dir_size = (uint32_t)dir_size;
+	/* release: pairs with the acquire in session_validate(); everything above is visible */
+	store_release(&s->hdr->magic, EVR_SESSION_MAGIC);
+	*out = s;
+	return 0;
+fail_unlink:
+	if (s->name)
+		shm_unlink(s->name);
+fail:
+	evr_session_close(s);
+	return err;
+}
+
+/* Check the directory of an object of @size bytes mapped at @h; fill @s->dir on success. */
+static int session_validate(struct evr_session *s, const struct evr_session_hdr *h, uint64_t size)
+{
+	uint64_t magic = load_acquire(&h->magic); /* pairs with the release in create */
+	uint64_t end;
+	uint32_t n;
+
+	if (magic == 0)
+		return -EAGAIN; /* the creator has not finished */
+	if (magic != EVR_SESSION_MAGIC)
+		return -EBADMSG;
+	if (READ_ONCE(h->compat) > EVR_SESSION_VERSION || READ_ONCE(h->version) < 1)
+		return -EPROTO;
+	if (READ_ONCE(h->size) != size || READ_ONCE(h->page_size) != s->page)
+		return -EBADMSG; /* truncated, grown, or made on another page size */
+	n = READ_ONCE(h->nr_rings);
+	if (n == 0 || n > EVR_SESSION_MAX_RINGS || n > s->nr_rings)
+		return -EBADMSG;
+	if (READ_ONCE(h->dir_size) != s->dir_size)
+		return -EBADMSG;
+	memcpy(s->dir, (const void *)h->entries, n * sizeof(*s->dir));
+	s->nr_rings = n;
+	end = s->dir_size;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct evr_session_entry *e = &s->dir[i];
+
+		if (e->kind != EVR_KIND_SPSC || !(e->flags & EVR_CTRL_MIRROR) ||
+		    (e->flags & ~(EVR_CTRL_MIRROR | EVR_CTRL_BACKWARD)))
+			return -EBADMSG;
+		if (!evr__is_pow2(e->data_size) || e->data_size < s->page ||
+		    e->data_size > EVR_DATA_MAX || e->offset % s->page || e->offset < end ||
+		    e->offset > size || size - e->offset < s->page + e->data_size)
+			return -EBADMSG; /* rings lie in order, inside the object, never overlapping */
+		end = e->offset + s->page + e->data_size;
+	}
+	return 0;
+}
+
+int evr_session_open_fd(int fd, uint32_t flags, struct evr_session **out)
+{
+	struct evr_session *s;
+	struct stat st;
+	uint64_t size, dir_size;
+	const struct evr_session_hdr *h;
+	int err;
+
+	if (fd < 0 || !out || !flags || (flags & ~(EVR_SESSION_READER | EVR_SESSION_WRITER)))
+		return -EINVAL;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	size = (uint64_t)st.st_size;
+	if (!S_ISREG(st.st_mode) || size < evr__page_size() || size > EVR_SESSION_SIZE_MAX)
+		return -EBADMSG;
+	/* a first look at the header alone, to learn how much directory there is */
+	h = mmap(NULL, evr__page_size(), PROT_READ, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		return -errno;
+	dir_size = READ_ONCE(h->dir_size);
+	{
+		uint32_t n = READ_ONCE(h->nr_rings);
+
+		munmap((void *)h, evr__page_size());
+		if (n == 0 || n > EVR_SESSION_MAX_RINGS || dir_size % evr__page_size() ||
+		    dir_size < sizeof(*h) + (uint64_t)n * sizeof(struct evr_session_entry) ||
+		    dir_size > size)
+			return -EBADMSG;
+		s = session_alloc(n);
+	}
+	if (!s)
+		return -ENOMEM;
+	s->flags = flags;
+	s->dir_size = dir_size;
+	s->fd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	if (s->fd < 0) {
+		err = -errno;
+		goto fail;
+	}
+	s->hdr = mmap(NULL, dir_size, PROT_READ, MAP_SHARED, s->fd, 0);
+	if (s->hdr == MAP_FAILED) {
+		s->hdr = NULL;
+		err = -errno;
+		goto fail;
+	}
+	err = session_validate(s, s->hdr, size);
+	if (err)
+		goto fail;
+	err = map_rings(s);
+	if (err)
+		goto fail;
+	for (uint32_t i = 0; i < s->nr_rings; i++) {
+		const struct evr_ctrl *c = s->rings[i].ctrl;
+
+		/* the ring's own page must agree with the directory; later changes are ignored */
+		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC ||
+		    READ_ONCE(c->data_size) != s->dir[i].data_size ||
+		    READ_ONCE(c->data_offset) != s->page || READ_ONCE(c->evr_compat) > EVR_ABI_VERSION) {
+			err = -EBADMSG;
+			goto fail;
+		}
+		if (!(flags & EVR_SESSION_WRITER))
+			s->rings[i].flags |= EVR__RING_RDONLY;
+	}
+	*out = s;
+	return 0;
+fail:
+	evr_session_close(s);
+	return err;
+}
+
+int evr_session_open(const char *name, uint32_t flags, struct evr_session **out)
+{
+	int fd, err;
+
+	if (check_name(name) || !out)
+		return -EINVAL;
+	fd = shm_open(name, O_RDWR | O_CLOEXEC, 0); /* readers write data_tail too */
+	if (fd < 0)
+		return -errno;
+	err = evr_session_open_fd(fd, flags, out);
+	close(fd);
+	return err;
+}
+
+int evr_session_unlink(const char *name)
+{
+	if (check_name(name))
+		return -EINVAL;
+	return shm_unlink(name) < 0 ? -errno : 0;
+}
+
+int evr_session_get_fd(const struct evr_session *s)
+{
+	return s ? s->fd : -EINVAL;
+}
+
+int evr_session_get_nr_rings(const struct evr_session *s)
+{
+	return s ? (int)s->nr_rings : -EINVAL;
+}
+
+int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out)
+{
+	if (!s || !out || idx >= s->nr_rings)
+		return -EINVAL;
+	if ((s->flags & EVR_SESSION_WRITER) && !s->taken[idx]) {
+		evr__ring_take_writer(&s->rings[idx]);
+		s->taken[idx] = 1;
+	}
+	*out = &s->rings[idx];
+	return 0;
+}

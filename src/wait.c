@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Wakeups: a reader blocks on a shared futex word in the control page; a writer enters the kernel
+ * only when a watermark's worth of bytes is unread (or on flush) and a reader is waiting.
+ * The "reader waiting" flag and data_head form a store-load pair (docs/ordering.md, Wakeups).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+#include "reader.h"
+
+static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
+{
+	uint64_t wm = READ_ONCE(c->watermark); /* reader-owned and untrusted: clamp it */
+
+	if (wm == 0 || wm > size)
+		wm = size / 2;
+	return wm;
+}
+
+/*
+ * The writer's slow path, from output_end() when head passed wake_next (about once per
+ * watermark of bytes) or from evr_ring_flush() (@force). Async-signal-safe: the only system
+ * calls are FUTEX_WAKE and an eventfd write, and errno is preserved for the interrupted code.
+ */
+void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint64_t wm = watermark_of(c, r->data_size);
+	uint64_t tail = READ_ONCE(c->data_tail); /* a distance only: nothing is read through it */
+	uint64_t unread = head - tail;
+	uint32_t waiting;
+	int saved;
+
+	if (unread > r->data_size)
+		unread = r->data_size; /* a hostile tail: fall back to "full" */
+	if (!force && unread < wm) {
+		/* unread reaches wm at tail + wm at the earliest; tail only moves forward */
+		r->wake_next = head + (wm - unread);
+		return;
+	}
+	r->wake_next = head + wm;
+	if (force)
+		WRITE_ONCE(c->flush_seq, READ_ONCE(c->flush_seq) + 1);
+	/*
+	 * W: full barrier between our store of data_head (B, in output_end()) and the load of
+	 * reader_waiting; pairs with R in evr_reader_wait(), which stores reader_waiting, then
+	 * barriers, then loads data_head. At least one side sees the other's store.
+	 */
+	smp_mb();
+	waiting = READ_ONCE(c->reader_waiting);
+	if (!waiting)
+		return;
+	saved = errno;
+	if (waiting & EVR_WAITING_FUTEX) {
+		/* release: pairs with the acquire load of wake_seq in evr_reader_wait() */
+		__atomic_fetch_add(&c->wake_seq, 1, __ATOMIC_RELEASE);
+		syscall(SYS_futex, &c->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+		local_add(&c->wakeups, 1);
+	}
+	if ((waiting & EVR_WAITING_POLL) && READ_ONCE(r->efd) >= 0) {
+		uint64_t one = 1;
+		ssize_t n = write(READ_ONCE(r->efd), &one, sizeof(one));
+
+		(void)n; /* a full eventfd counter already means "readable" */
+	}
+	errno = saved;
+}
+
+static int64_t ms_left(const struct timespec *deadline)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (deadline->tv_sec - now.tv_sec) * 1000 + (deadline->tv_nsec - now.tv_nsec) / 1000000;
+}
+
+int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
+{
+	struct evr_ctrl *c;
+	struct timespec deadline;
+	uint64_t head, unread, wm;
+	uint32_t seq, flush;
+	int ret;
+
+	if (!rd || timeout_ms < -1)
+		return -EINVAL;
+	if (rd->backward)
+		return -EOPNOTSUPP; /* snapshots are taken, not waited for */
+	c = rd->ctrl;
+	wm = watermark_of(c, rd->size);
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	if (timeout_ms > 0) {
+		deadline.tv_sec += timeout_ms / 1000;
+		deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+		if (deadline.tv_nsec >= 1000000000) {
+			deadline.tv_sec++;
+			deadline.tv_nsec -= 1000000000;
+		}
+	}
+	for (;;) {
+		/* acquire: pairs with the release increment in evr__wake_slow() */
+		seq = load_acquire(&c->wake_seq);
+		WRITE_ONCE(c->reader_waiting, READ_ONCE(c->reader_waiting) | EVR_WAITING_FUTEX);
+		smp_mb(); /* R: pairs with W in evr__wake_slow() */
+		head = load_acquire(&c->data_head); /* C: pairs with B in output_end() */
+		unread = head - rd->tail;
+		flush = READ_ONCE(c->flush_seq);
+		if (unread >= wm || flush != rd->flush_seen || timeout_ms == 0)
+			break;
+		if (timeout_ms > 0) {
+			int64_t left = ms_left(&deadline);
+			struct timespec ts;
+
+			if (left <= 0)
+				break;
+			ts.tv_sec = left / 1000;
+			ts.tv_nsec = (left % 1000) * 1000000;
+			ret = (int)syscall(SYS_futex, &c->wake_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+		} else {
+			ret = (int)syscall(SYS_futex, &c->wake_seq, FUTEX_WAIT, seq, NULL, NULL, 0);
+		}
+		if (ret < 0 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) {
+			ret = -errno;
+			WRITE_ONCE(c->reader_waiting,
+				   READ_ONCE(c->reader_waiting) & ~EVR_WAITING_FUTEX);
+			return ret;
+		}
+		rd->st.wakeups++;
+	}
+	WRITE_ONCE(c->reader_waiting, READ_ONCE(c->reader_waiting) & ~EVR_WAITING_FUTEX);
+	rd->flush_seen = flush;
+	if (unread > rd->size)
+		return -EBADMSG; /* the next evr_reader_begin() resynchronises */
+	return (int)unread;
+}
+
+int evr_reader_set_watermark(struct evr_reader *rd, uint64_t bytes)
+{
+	if (!rd || bytes > rd->size)
+		return -EINVAL;
+	WRITE_ONCE(rd->ctrl->watermark, bytes);
+	return 0;
+}
+
+/*
+ * The poll fd: an eventfd owned by the ring handle (closed with it, never while a writer of
+ * this process might still write it), written by the writer's slow path while the POLL bit is
+ * set. Writers in other processes cannot reach it: there, a thread blocked in
+ * evr_reader_wait() forwards to whatever the event loop watches.
+ */
+int evr_reader_get_fd(struct evr_reader *rd)
+{
+	struct evr_ring *r;
+	int fd;
+
+	if (!rd)
+		return -EINVAL;
+	r = rd->ring;
+	if (!r || rd->backward)
+		return -EOPNOTSUPP;
+	if (r->efd < 0) {
+		fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (fd < 0)
+			return -errno;
+		WRITE_ONCE(r->efd, fd);
+	}
+	WRITE_ONCE(rd->ctrl->reader_waiting, READ_ONCE(rd->ctrl->reader_waiting) | EVR_WAITING_POLL);
+	smp_mb(); /* R: as in evr_reader_wait(); a writer past its check wakes us next time */
+	return r->efd;
+}
