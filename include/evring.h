@@ -36,6 +36,7 @@ extern "C" {
 /* evr_ring_opts.flags */
 #define EVR_RING_MIRROR 0x1u /* memfd-backed, data area mapped twice: records never wrap */
 #define EVR_RING_OVERWRITE 0x2u /* flight-recorder mode: writes backward, never fails for room */
+#define EVR_RING_MULTI 0x4u /* several writer threads at once (lock-free); needs EVR_RING_MIRROR */
 
 struct evr_ring_opts {
 	size_t sz;
@@ -286,7 +287,7 @@ struct evr_session_opts {
 	size_t sz;
 	const char *name; /* NULL: an anonymous memfd; else a POSIX shm name "/x", made O_EXCL 0600 */
 	uint32_t nr_rings; /* 1..EVR_SESSION_MAX_RINGS */
-	uint32_t ring_flags; /* EVR_RING_OVERWRITE or 0; session rings are always mirrored */
+	uint32_t ring_flags; /* EVR_RING_OVERWRITE or EVR_RING_MULTI or 0; always mirrored */
 	uint64_t data_size; /* per ring: power of two, page size..1 GiB */
 };
 

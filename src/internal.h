@@ -63,6 +63,13 @@ EVR_HIDDEN void evr__ring_take_writer(struct evr_ring *r);
 
 /* wait.c: the writer's slow path, when head passed wake_next or on flush */
 EVR_HIDDEN void evr__wake_slow(struct evr_ring *r, uint64_t head, int force);
+EVR_HIDDEN void evr__wake_check(struct evr_ring *r, uint64_t head);
+EVR_HIDDEN void evr__wake_flush(struct evr_ring *r);
+
+/* mpsc.c: the multi-producer writer */
+EVR_HIDDEN int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_slot *s,
+			       int count);
+EVR_HIDDEN int evr__mp_finish(struct evr_ring *r, struct evr_slot *s, int discard);
 
 /* shm.c */
 EVR_HIDDEN int evr__map_anon(size_t page, uint64_t data_size, void **map, size_t *len);

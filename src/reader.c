@@ -34,7 +34,11 @@ static int reader_init(struct evr_reader *rd, struct evr_ctrl *ctrl, void *data,
 			return -ENOMEM;
 	}
 	/* untrusted: a bad starting tail is caught (and resynchronised) by the first batch */
+	rd->multi = !backward && mirror && READ_ONCE(ctrl->kind) == EVR_KIND_MPSC;
 	rd->tail = backward ? 0 : READ_ONCE(ctrl->data_tail);
+	if (rd->multi)
+		rd->tail &= ~(uint64_t)(EVR_RECORD_ALIGN - 1);
+	rd->pub_tail = rd->tail;
 	rd->flush_seen = READ_ONCE(ctrl->flush_seq);
 	return 0;
 }
@@ -140,6 +144,12 @@ int evr_reader_begin(struct evr_reader *rd)
 		return -EINVAL;
 	rd->broken = 0;
 	rd->st.batches++;
+	if (rd->multi) {
+		/* records are found by their headers (F); prod_head only sizes the batch */
+		avail = READ_ONCE(rd->ctrl->prod_head) - rd->tail;
+		rd->head = rd->tail;
+		return (int)(avail > rd->size ? rd->size : avail);
+	}
 	head = load_acquire(&rd->ctrl->data_head); /* C: pairs with B in output_end() */
 	if (rd->backward) {
 		/* Positions started at 0 and went down: -head bytes were ever written. */
@@ -241,10 +251,63 @@ static int next_backward(struct evr_reader *rd, struct evr_record *rec)
 	}
 }
 
+/*
+ * Multi-producer ring: the next record is committed iff its header word is neither 0 (reserved,
+ * not yet written, or free) nor BUSY. The batch may take up to a whole ring.
+ */
+static int next_multi(struct evr_reader *rd, struct evr_record *rec)
+{
+	for (;;) {
+		uint64_t pos = rd->tail, used = pos - rd->pub_tail, w;
+		struct evr_record_header h;
+
+		if (used >= rd->size)
+			return 0; /* a whole ring in one batch: end it to make room */
+		/* F: pairs with E, the writer's release store in publish() (mpsc.c) */
+		w = load_acquire((const uint64_t *)(rd->data + (pos & rd->mask)));
+		if (!w)
+			return 0;
+		memcpy(&h, &w, sizeof(h));
+		if (h.misc & EVR_MISC_BUSY)
+			return 0;
+		if (h.size < sizeof(h) || h.size % EVR_RECORD_ALIGN || h.size > rd->size - used) {
+			/* resynchronise at the writers' reserve position; what lies between is lost */
+			uint64_t to = READ_ONCE(rd->ctrl->prod_head);
+
+			if (to - rd->pub_tail > rd->size || to - pos > rd->size || to % EVR_RECORD_ALIGN)
+				to = pos; /* even that is garbage: stay, and report again */
+			rd->tail = to;
+			return corrupt(rd, to - pos);
+		}
+		rd->tail = pos + h.size;
+		if (h.type == EVR_TYPE_PAD || (h.misc & EVR_MISC_DISCARD))
+			continue;
+		h.misc &= (uint16_t)~EVR_MISC_BUSY;
+		if (deliver(rd, h, pos, rec) < 0)
+			return corrupt(rd, h.size);
+		return 1;
+	}
+}
+
+/* Zero what the batch consumed, then hand it back: D. */
+static void end_multi(struct evr_reader *rd)
+{
+	uint64_t n = rd->tail - rd->pub_tail;
+
+	if (!n)
+		return;
+	/* the mirror makes [pub_tail, tail) contiguous; n <= size by next_multi() */
+	memset((uint8_t *)rd->data + (rd->pub_tail & rd->mask), 0, n);
+	store_release(&rd->ctrl->data_tail, rd->tail); /* D: pairs with A in evr__mp_reserve() */
+	rd->pub_tail = rd->tail;
+}
+
 int evr_reader_next(struct evr_reader *rd, struct evr_record *rec)
 {
 	if (!rd || !rec)
 		return -EINVAL;
+	if (rd->multi)
+		return next_multi(rd, rec);
 	if (rd->broken)
 		return 0;
 	if (rd->backward)
@@ -275,6 +338,10 @@ int evr_reader_end(struct evr_reader *rd)
 		return -EINVAL;
 	if (rd->backward)
 		return 0; /* overwrite rings have no consumer position */
+	if (rd->multi) {
+		end_multi(rd);
+		return 0;
+	}
 	if (rd->broken)
 		rd->tail = rd->head;
 	store_release(&rd->ctrl->data_tail, rd->tail); /* D: pairs with A in reserve() */

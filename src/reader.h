@@ -15,9 +15,11 @@ struct evr_reader {
 	uint64_t mask;
 	int mirror;
 	int backward;
+	int multi; /* a multi-producer ring: committed records are found by their headers */
 	uint32_t flags;
 
 	uint64_t tail; /* private read position; published as data_tail at batch end */
+	uint64_t pub_tail; /* multi: the last published data_tail; [pub_tail, tail) is zeroed */
 	uint64_t head; /* data_head as read at batch start */
 	uint64_t end; /* backward: where the snapshot stops */
 	int broken; /* the rest of this batch is skipped */

@@ -69,7 +69,7 @@ void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_
 	c->data_size = size;
 	c->evr_version = EVR_ABI_VERSION;
 	c->evr_compat = EVR_ABI_COMPAT;
-	c->kind = EVR_KIND_SPSC;
+	c->kind = (flags & EVR_RING_MULTI) ? EVR_KIND_MPSC : EVR_KIND_SPSC;
 	c->flags = ((flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0) |
 		   ((flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
 	c->ring_id = ring_id;
@@ -121,9 +121,13 @@ int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out)
 			return -EINVAL;
 	size = opts->data_size;
 	if (!evr__is_pow2(size) || size < EVR_DATA_MIN || size > EVR_DATA_MAX || opts->pad ||
-	    (opts->flags & ~(EVR_RING_MIRROR | EVR_RING_OVERWRITE)))
+	    (opts->flags & ~(EVR_RING_MIRROR | EVR_RING_OVERWRITE | EVR_RING_MULTI)))
 		return -EINVAL;
 	if ((opts->flags & EVR_RING_MIRROR) && size < page)
+		return -EINVAL;
+	/* multi-producer rings hand out contiguous records only, and do not overwrite */
+	if ((opts->flags & EVR_RING_MULTI) &&
+	    (!(opts->flags & EVR_RING_MIRROR) || (opts->flags & EVR_RING_OVERWRITE)))
 		return -EINVAL;
 
 	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
@@ -409,10 +413,16 @@ static inline int finish(struct evr_ring *r, struct evr_slot *s, int discard)
 	return 0;
 }
 
+/* Rings whose writes take another path: read-only handles and multi-producer rings. */
+#define SLOW_FLAGS (EVR__RING_RDONLY | EVR_RING_MULTI)
+
 int evr_ring_reserve(struct evr_ring *r, uint32_t id, size_t len, struct evr_slot *s)
 {
-	if (unlikely(!r || !s || id > EVR_APP_ID_MAX || (r->flags & EVR__RING_RDONLY)))
+	if (unlikely(!r || !s || id > EVR_APP_ID_MAX))
 		return -EINVAL;
+	if (unlikely(r->flags & SLOW_FLAGS))
+		return (r->flags & EVR__RING_RDONLY) ? -EINVAL :
+						       evr__mp_reserve(r, EVR_TYPE_APP + id, len, s, 1);
 	return reserve(r, EVR_TYPE_APP + id, len, s, 1);
 }
 
@@ -420,6 +430,8 @@ int evr_ring_commit(struct evr_ring *r, struct evr_slot *s)
 {
 	if (unlikely(!r || !s))
 		return -EINVAL;
+	if (unlikely(r->flags & EVR_RING_MULTI))
+		return evr__mp_finish(r, s, 0);
 	return finish(r, s, 0);
 }
 
@@ -427,6 +439,8 @@ int evr_ring_discard(struct evr_ring *r, struct evr_slot *s)
 {
 	if (unlikely(!r || !s))
 		return -EINVAL;
+	if (unlikely(r->flags & EVR_RING_MULTI))
+		return evr__mp_finish(r, s, 1);
 	return finish(r, s, 1);
 }
 
@@ -435,8 +449,17 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 	struct evr_slot s;
 	int err;
 
-	if (unlikely(!r || (!data && len) || id > EVR_APP_ID_MAX || (r->flags & EVR__RING_RDONLY)))
+	if (unlikely(!r || (!data && len) || id > EVR_APP_ID_MAX))
 		return -EINVAL;
+	if (unlikely(r->flags & SLOW_FLAGS)) {
+		if (r->flags & EVR__RING_RDONLY)
+			return -EINVAL;
+		err = evr__mp_reserve(r, EVR_TYPE_APP + id, len, &s, 1);
+		if (unlikely(err))
+			return err;
+		memcpy(s.data, data, len);
+		return evr__mp_finish(r, &s, 0);
+	}
 	err = reserve(r, EVR_TYPE_APP + id, len, &s, 1);
 	if (unlikely(err))
 		return err;
@@ -451,6 +474,18 @@ int evr_ring_flush(struct evr_ring *r)
 
 	if (!r || (r->flags & EVR__RING_RDONLY))
 		return -EINVAL;
+	if (r->flags & EVR_RING_MULTI) {
+		err = 0;
+		if (READ_ONCE(r->ctrl->mp_lost)) {
+			err = evr__mp_reserve(r, EVR_TYPE_PAD, 0, &s, 0);
+			if (!err) {
+				evr__mp_finish(r, &s, 0);
+				err = 1;
+			}
+		}
+		evr__wake_flush(r);
+		return err;
+	}
 	if (!local_read(&r->lost)) {
 		err = 0;
 	} else {
@@ -461,8 +496,10 @@ int evr_ring_flush(struct evr_ring *r)
 			err = 1;
 		}
 	}
-	if (!(r->flags & EVR_RING_OVERWRITE) && READ_ONCE(r->ctrl->nest) == 0)
-		evr__wake_slow(r, local_read(&r->head), 1);
+	if (!(r->flags & EVR_RING_OVERWRITE) && READ_ONCE(r->ctrl->nest) == 0) {
+		r->wake_next = local_read(&r->head);
+		evr__wake_flush(r);
+	}
 	return err;
 }
 
@@ -500,6 +537,8 @@ int evr_ring_set_paused(struct evr_ring *r, bool paused, int timeout_ms)
 {
 	if (!r || timeout_ms < 0)
 		return -EINVAL;
+	if (r->flags & EVR_RING_MULTI)
+		return -EOPNOTSUPP; /* no single writer context to wait for */
 	WRITE_ONCE(r->ctrl->paused, paused ? 1u : 0u);
 	if (!paused)
 		return 0;

@@ -76,6 +76,8 @@ static int map_rings(struct evr_session *s)
 			return err;
 		if (e->flags & EVR_CTRL_BACKWARD)
 			rflags |= EVR_RING_OVERWRITE;
+		if (e->kind == EVR_KIND_MPSC)
+			rflags |= EVR_RING_MULTI;
 		evr__ring_bind(&s->rings[i], (struct evr_ctrl *)base, base + s->page, e->data_size,
 			       rflags);
 		s->rings[i].fd = -1;
@@ -156,7 +158,10 @@ int evr_session_create(const struct evr_session_opts *o, struct evr_session **ou
 		if (((const uint8_t *)o)[i])
 			return -EINVAL;
 	if (!o->nr_rings || o->nr_rings > EVR_SESSION_MAX_RINGS || !evr__is_pow2(o->data_size) ||
-	    o->data_size < page || o->data_size > EVR_DATA_MAX || (o->ring_flags & ~EVR_RING_OVERWRITE))
+	    o->data_size < page || o->data_size > EVR_DATA_MAX ||
+	    (o->ring_flags & ~(EVR_RING_OVERWRITE | EVR_RING_MULTI)) ||
+	    (o->ring_flags & (EVR_RING_OVERWRITE | EVR_RING_MULTI)) ==
+		    (EVR_RING_OVERWRITE | EVR_RING_MULTI))
 		return -EINVAL;
 	if (o->name && check_name(o->name))
 		return -EINVAL;
@@ -208,7 +213,7 @@ int evr_session_create(const struct evr_session_opts *o, struct evr_session **ou
 	for (uint32_t i = 0; i < o->nr_rings; i++) {
 		struct evr_session_entry *e = &s->dir[i];
 
-		e->kind = EVR_KIND_SPSC;
+		e->kind = (o->ring_flags & EVR_RING_MULTI) ? EVR_KIND_MPSC : EVR_KIND_SPSC;
 		e->flags = EVR_CTRL_MIRROR |
 			   ((o->ring_flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0);
 		e->offset = off;
@@ -273,8 +278,10 @@ static int session_validate(struct evr_session *s, const struct evr_session_hdr 
 	for (uint32_t i = 0; i < n; i++) {
 		const struct evr_session_entry *e = &s->dir[i];
 
-		if (e->kind != EVR_KIND_SPSC || !(e->flags & EVR_CTRL_MIRROR) ||
-		    (e->flags & ~(EVR_CTRL_MIRROR | EVR_CTRL_BACKWARD)))
+		if ((e->kind != EVR_KIND_SPSC && e->kind != EVR_KIND_MPSC) ||
+		    !(e->flags & EVR_CTRL_MIRROR) ||
+		    (e->flags & ~(EVR_CTRL_MIRROR | EVR_CTRL_BACKWARD)) ||
+		    (e->kind == EVR_KIND_MPSC && (e->flags & EVR_CTRL_BACKWARD)))
 			return -EBADMSG;
 		if (!evr__is_pow2(e->data_size) || e->data_size < s->page ||
 		    e->data_size > EVR_DATA_MAX || e->offset % s->page || e->offset < end ||
@@ -340,7 +347,7 @@ int evr_session_open_fd(int fd, uint32_t flags, struct evr_session **out)
 		const struct evr_ctrl *c = s->rings[i].ctrl;
 
 		/* the ring's own page must agree with the directory; later changes are ignored */
-		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC ||
+		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC || READ_ONCE(c->kind) != s->dir[i].kind ||
 		    READ_ONCE(c->data_size) != s->dir[i].data_size ||
 		    READ_ONCE(c->data_offset) != s->page || READ_ONCE(c->evr_compat) > EVR_ABI_VERSION) {
 			err = -EBADMSG;

@@ -31,14 +31,14 @@ static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
  * watermark of bytes) or from evr_ring_flush() (@force). Async-signal-safe: the only system
  * calls are FUTEX_WAKE and an eventfd write, and errno is preserved for the interrupted code.
  */
+static void wake_now(struct evr_ring *r);
+
 void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 {
 	struct evr_ctrl *c = r->ctrl;
 	uint64_t wm = watermark_of(c, r->data_size);
 	uint64_t tail = READ_ONCE(c->data_tail); /* a distance only: nothing is read through it */
 	uint64_t unread = head - tail;
-	uint32_t waiting;
-	int saved;
 
 	if (unread > r->data_size)
 		unread = r->data_size; /* a hostile tail: fall back to "full" */
@@ -49,7 +49,31 @@ void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 	}
 	r->wake_next = head + wm;
 	if (force)
-		WRITE_ONCE(c->flush_seq, READ_ONCE(c->flush_seq) + 1);
+		__atomic_fetch_add(&c->flush_seq, 1, __ATOMIC_RELAXED);
+	wake_now(r);
+}
+
+/* The multi-producer check: no private state, so no wake_next to keep. */
+void evr__wake_check(struct evr_ring *r, uint64_t head)
+{
+	uint64_t unread = head - READ_ONCE(r->ctrl->data_tail); /* a distance only */
+
+	if (unread >= watermark_of(r->ctrl, r->data_size))
+		wake_now(r);
+}
+
+void evr__wake_flush(struct evr_ring *r)
+{
+	__atomic_fetch_add(&r->ctrl->flush_seq, 1, __ATOMIC_RELAXED);
+	wake_now(r);
+}
+
+static void wake_now(struct evr_ring *r)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint32_t waiting;
+	int saved;
+
 	/*
 	 * W: full barrier between our store of data_head (B, in output_end()) and the load of
 	 * reader_waiting; pairs with R in evr_reader_wait(), which stores reader_waiting, then
@@ -64,7 +88,7 @@ void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 		/* release: pairs with the acquire load of wake_seq in evr_reader_wait() */
 		__atomic_fetch_add(&c->wake_seq, 1, __ATOMIC_RELEASE);
 		syscall(SYS_futex, &c->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
-		local_add(&c->wakeups, 1);
+		__atomic_fetch_add(&c->wakeups, 1, __ATOMIC_RELAXED);
 	}
 	if ((waiting & EVR_WAITING_POLL) && READ_ONCE(r->efd) >= 0) {
 		uint64_t one = 1;
@@ -111,7 +135,10 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		seq = load_acquire(&c->wake_seq);
 		WRITE_ONCE(c->reader_waiting, READ_ONCE(c->reader_waiting) | EVR_WAITING_FUTEX);
 		smp_mb(); /* R: pairs with W in evr__wake_slow() */
-		head = load_acquire(&c->data_head); /* C: pairs with B in output_end() */
+		if (rd->multi) /* reserved, maybe not yet committed: at worst we look too early */
+			head = READ_ONCE(c->prod_head);
+		else
+			head = load_acquire(&c->data_head); /* C: pairs with B in output_end() */
 		unread = head - rd->tail;
 		flush = READ_ONCE(c->flush_seq);
 		if (unread >= wm || flush != rd->flush_seen || timeout_ms == 0)

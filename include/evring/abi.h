@@ -40,6 +40,12 @@ struct evr_record_header {
 #define EVR_MISC_PAD_MASK 0x7u
 /* misc bit that marks a LOST record as written by evring (body = struct evr_lost_body) */
 #define EVR_MISC_EVRING 0x0800u
+/*
+ * Multi-producer rings only: a header with BUSY is reserved but not committed (the reader stops
+ * there); DISCARD marks a reservation given back (the reader skips it).
+ */
+#define EVR_MISC_BUSY 0x8000u
+#define EVR_MISC_DISCARD 0x4000u
 
 /* Causes of loss, one bit each in evr_lost_body.causes and one counter each in the page. */
 #define EVR_LOST_FULL 0x1u /* discard mode, no room: -ENOSPC */
@@ -64,6 +70,7 @@ struct evr_lost_body {
 
 /* evr_ctrl.kind */
 #define EVR_KIND_SPSC 1u /* the single-writer (perf) ring */
+#define EVR_KIND_MPSC 2u /* the multi-producer ring (src/mpsc.c) */
 
 /* evr_ctrl.flags */
 #define EVR_CTRL_BACKWARD 0x1u /* overwrite mode, records written toward lower addresses */
@@ -136,8 +143,13 @@ struct evr_ctrl {
 	uint32_t flush_seq; /* W: incremented by evr_ring_flush(); a waiting reader returns */
 	uint64_t wakeups; /* W: futex wakes issued */
 
-	/* byte 1344: reserved, zero */
-	uint8_t reserved_2[128];
+	/* byte 1344: multi-producer rings only, written by any writer with atomic RMW */
+	uint64_t prod_head; /* next byte to reserve: cmpxchg (relaxed; see mpsc.c) */
+	uint64_t mp_lost; /* records lost since the last LOST record: fetch_add / xchg */
+	uint8_t pad3[64 - 16];
+
+	/* byte 1408: reserved, zero */
+	uint8_t reserved_2[64];
 };
 
 /* evr_ctrl.reader_waiting */

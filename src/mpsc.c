@@ -1,0 +1,130 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The multi-producer ring's writer side: lock-free reserve by cmpxchg on prod_head, a header
+ * written BUSY at once and committed by one release store. Any number of threads and their
+ * signal handlers may write at once; the single reader is in reader.c (next_multi()).
+ *
+ * Invariants the reader relies on (docs/ordering.md, "Multi-producer ring"):
+ *  - every byte in [data_tail, data_tail + size) that no writer has reserved reads as zero: the
+ *    area starts zeroed and the reader zeroes what it consumed before publishing data_tail (D);
+ *  - a reserved record's header word is 0 until its writer stores it BUSY, and BUSY until the
+ *    writer's release store (E) commits it; the reader stops at the first 0 or BUSY header.
+ * So a writer stalled between reserve and commit delays the records after it, never corrupts.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+static inline uint64_t hdr_word(uint32_t type, uint32_t misc, uint32_t size)
+{
+	struct evr_record_header h = { type, (uint16_t)misc, (uint16_t)size };
+	uint64_t w;
+
+	memcpy(&w, &h, sizeof(w));
+	return w;
+}
+
+/* Give a reservation's header its final value: E, the commit. */
+static inline void publish(uint64_t *hdr, uint64_t w)
+{
+	store_release(hdr, w); /* E: pairs with F, the reader's acquire load in next_multi() */
+}
+
+/*
+ * Writers share no private state, so the wake check is positional: a commit that crosses a
+ * multiple of the watermark (rounded down to a power of two) looks for a waiting reader. A
+ * sleeping reader is thus woken at most one watermark late, never missed (docs/ordering.md).
+ */
+static inline void maybe_wake(struct evr_ring *r, uint64_t pos, uint32_t size)
+{
+	uint64_t wm = READ_ONCE(r->ctrl->watermark), end = pos + size;
+
+	if (wm == 0 || wm > r->data_size)
+		wm = r->data_size / 2;
+	wm = 1ull << (63 - __builtin_clzll(wm));
+	if (unlikely((pos ^ end) >= wm))
+		evr__wake_check(r, end);
+}
+
+int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_slot *s, int count)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint64_t head, tail, need, pend;
+	uint32_t size;
+	uint8_t *p;
+
+	if (unlikely(len > EVR_PAYLOAD_MAX || evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
+		__atomic_fetch_add(&c->err_msgsize, 1, __ATOMIC_RELAXED);
+		return -EMSGSIZE;
+	}
+	size = evr__record_size(len);
+	if (unlikely(READ_ONCE(c->disabled))) {
+		__atomic_fetch_add(&c->err_shutdown, 1, __ATOMIC_RELAXED);
+		return -ESHUTDOWN;
+	}
+	head = READ_ONCE(c->prod_head);
+	for (;;) {
+		pend = READ_ONCE(c->mp_lost);
+		need = size + (pend ? EVR_LOST_SIZE : 0);
+		/* A: pairs with D in end_multi(): the space we take was read and zeroed */
+		tail = load_acquire(&c->data_tail);
+		if (unlikely(head - tail > r->data_size || need > r->data_size - (head - tail))) {
+			if (count) {
+				__atomic_fetch_add(&c->mp_lost, 1, __ATOMIC_RELAXED);
+				__atomic_fetch_add(&c->lost_full, 1, __ATOMIC_RELAXED);
+			}
+			return -ENOSPC;
+		}
+		/*
+		 * relaxed: prod_head orders nothing by itself; the reader never reads it, and the
+		 * space it hands out was made safe by A. A failed cmpxchg reloads head.
+		 */
+		if (cmpxchg_relaxed(&c->prod_head, &head, head + need))
+			break;
+	}
+	p = r->data + (head & r->mask);
+	if (pend) {
+		uint64_t n = __atomic_exchange_n(&c->mp_lost, 0, __ATOMIC_RELAXED);
+		struct evr_lost_body b = { .id = c->ring_id, .lost = n, .first_pos = head,
+					   .last_pos = head, .causes = EVR_LOST_FULL };
+
+		if (n) {
+			memcpy(p + sizeof(struct evr_record_header), &b, sizeof(b));
+			publish((uint64_t *)p, hdr_word(EVR_TYPE_LOST, EVR_MISC_EVRING, EVR_LOST_SIZE));
+		} else {
+			publish((uint64_t *)p, hdr_word(EVR_TYPE_PAD, 0, EVR_LOST_SIZE));
+		}
+		head += EVR_LOST_SIZE;
+		p += EVR_LOST_SIZE;
+	}
+	/* relaxed: the reader treats BUSY like 0, so this store needs no order of its own */
+	WRITE_ONCE(*(uint64_t *)p,
+		   hdr_word(type, EVR_MISC_BUSY | (uint32_t)(size - sizeof(struct evr_record_header) - len),
+			    size));
+	s->hdr = p;
+	s->data = p + sizeof(struct evr_record_header);
+	s->len = (uint32_t)len;
+	s->size = size;
+	s->pos = head;
+	s->wrap = 0;
+	s->level = type; /* remembered for the commit word */
+	if (size - sizeof(struct evr_record_header) != len)
+		memset((uint8_t *)s->data + len, 0, size - sizeof(struct evr_record_header) - len);
+	return 0;
+}
+
+int evr__mp_finish(struct evr_ring *r, struct evr_slot *s, int discard)
+{
+	uint32_t pad = s->size - (uint32_t)sizeof(struct evr_record_header) - s->len;
+	uint32_t misc = pad | (discard ? EVR_MISC_DISCARD : 0);
+
+	/* a LOST record in front may have pushed the header into the mirror's second view */
+	if (unlikely(!s->hdr || (uint8_t *)s->hdr < r->data ||
+		     (uint8_t *)s->hdr >= r->data + 2 * r->data_size))
+		return -EINVAL;
+	publish(s->hdr, hdr_word(s->level, misc, s->size));
+	maybe_wake(r, s->pos, s->size);
+	return 0;
+}
