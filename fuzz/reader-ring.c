@@ -223,17 +223,22 @@ static void check_record(struct fz *f, const struct evr_record *rec, uint64_t he
 	const uint8_t *hdr = (const uint8_t *)rec->hdr, *data = rec->data;
 	uint64_t off = rec->pos & f->mask, dist;
 	struct evr_record_header h;
-	uint32_t pad = 0;
+	uint32_t pad = 0, skip = sizeof(h);
 
 	fz_check(rec->len <= EVR_PAYLOAD_MAX);
 	fz_check(rec->pos % EVR_RECORD_ALIGN == 0);
-	fz_check(data == hdr + sizeof(h));
 	memcpy(&h, hdr, sizeof(h)); /* a bounce copy or our own buffer: ASan checks both */
 	fz_check(h.size >= sizeof(h) && h.size % EVR_RECORD_ALIGN == 0 && h.size <= f->size);
 	fz_check(h.type != EVR_TYPE_PAD);
 	if (h.type >= EVR_TYPE_PAD)
 		pad = h.misc & EVR_MISC_PAD_MASK;
-	fz_check(rec->len + sizeof(h) + pad == h.size);
+	/* the payload follows the header, and a timestamp when the record carries one */
+#ifdef EVR_MISC_TIME
+	if (h.type >= EVR_TYPE_PAD && (h.misc & EVR_MISC_TIME) && h.size - sizeof(h) - pad >= 8)
+		skip += sizeof(uint64_t);
+#endif
+	fz_check(data == hdr + skip);
+	fz_check(rec->len + skip + pad == h.size);
 	fz_check(rec->is_app == (h.type >= EVR_TYPE_APP));
 	fz_check(rec->type == (rec->is_app ? h.type - EVR_TYPE_APP : h.type));
 	if (h.type == EVR_TYPE_LOST && (h.misc & EVR_MISC_EVRING))
@@ -267,7 +272,7 @@ static void check_record(struct fz *f, const struct evr_record *rec, uint64_t he
 	for (uint32_t i = 0; i < sizeof(h); i++)
 		fz_check(hdr[i] == f->buf[(off + i) & f->mask]);
 	for (uint32_t i = 0; i < rec->len; i++)
-		fz_check(data[i] == f->buf[(rec->pos + sizeof(h) + i) & f->mask]);
+		fz_check(data[i] == f->buf[(rec->pos + skip + i) & f->mask]);
 }
 
 /* One begin/next.../end round; returns the records delivered. */

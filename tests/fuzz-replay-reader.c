@@ -21,6 +21,12 @@
 #define RANDOM_INPUTS 3000
 #define REPLAY_MAX_INPUT (FZ_PREAMBLE + FZ_CTRL_SIZE + (64u << 10) + 512)
 
+#ifdef EVR_MISC_TIME
+#define MISC_TIME EVR_MISC_TIME /* records that carry a timestamp before the payload */
+#else
+#define MISC_TIME 0
+#endif
+
 /* UBSan in gcc's default build reports and goes on; here a report must fail the test. */
 const char *__ubsan_default_options(void);
 const char *__ubsan_default_options(void)
@@ -189,7 +195,8 @@ static size_t random_input(uint8_t *buf, uint64_t *rng)
 			break;
 		default:
 			put_hdr(data, mask, pos, EVR_TYPE_APP + (uint32_t)(x >> 40) % 9,
-				(uint16_t)((x >> 48) % 8), (uint16_t)sz);
+				(uint16_t)((x >> 48) % 8 | (x & (1ull << 52) ? MISC_TIME : 0)),
+				(uint16_t)sz);
 			break;
 		}
 		if (!sz || sz % 8 || sz > room)
