@@ -1,0 +1,103 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs the benchmarks of a build (make bench: bench/run.sh $(O)) and prints one BENCH line per
+# figure, then the RATIO lines; build chatter and diagnostics go to stderr.
+#
+# Usage: bench/run.sh [O]          O = the build directory (default: build)
+#
+# Workloads (all figures are medians over rounds; implementations are interleaved round-robin
+# within every round, the starting one rotating, after one unreported warm-up round):
+#   W1  writer cost, ns/rec: one thread (pinned to BENCH_CPU_WRITER) writes a batch into a ring
+#       that never fills, then drains it untimed (data_tail = data_head), and again; impls
+#       evring (evr_ring_write, EVR_RING_MIRROR), ideal (bench/ideal.h: mirrored the same way,
+#       write function noinline), memcpy-rec (header + payload into a flat buffer), and
+#       evring-c11local (the library rebuilt with -DEVR_LOCAL_C11 in O/c11; its W1 runs
+#       alternate with the default build's).
+#   W2  streaming, Mrec/s: writer on BENCH_CPU_WRITER, reader on BENCH_CPU_READER, a 1 MiB ring,
+#       64 MiB of records; the reader checks every sequence number (no gaps, no tears); on
+#       -ENOSPC the writer waits for room and retries, so no record is lost (the run fails if
+#       one is). evring counts each refusal as lost and reports it in a LOST record before the
+#       retried one; the reader checks those add up. Impls evring, ideal.
+#
+# Knobs (environment; defaults in brackets, BENCH_QUICK=1 values after the slash):
+#   BENCH_QUICK=1       everything small, for CI smoke runs (seconds)
+#   BENCH_PAYLOADS      payload sizes in bytes, multiples of 8       ["16 120 1000"]
+#   BENCH_PASSES        W1 runs of each build, alternating           [3 / 1]
+#   BENCH_ROUNDS        W1 rounds per run                            [21 / 3]
+#   BENCH_W1_RING       W1 ring size in bytes                        [262144 / 65536]
+#   BENCH_W1_FILL       W1 batch, percent of the ring (max 100)      [25]
+#                       25 keeps unread bytes under evring's default watermark (half the
+#                       ring), as with a reader that keeps up; 100 adds the cost of a lagging
+#                       reader (wakeup checks in the commit)
+#   BENCH_W1_BYTES      W1 bytes of records per impl and round      [16 MiB / 1 MiB]
+#   BENCH_W2_ROUNDS     W2 rounds                                    [15 / 3]
+#   BENCH_W2_ATTEMPTS   W2 runs per figure if preempted (see below) [3 / 1]
+#   BENCH_W2_RING       W2 ring size in bytes                        [1 MiB / 1 MiB]
+#   BENCH_W2_BYTES      W2 bytes of records per impl and round      [64 MiB / 4 MiB]
+#   BENCH_CPU_WRITER    CPU of the writer (W1, W2)                   [0]
+#   BENCH_CPU_READER    CPU of the reader (W2)                       [1]
+#   BENCH_NO_C11=1      skip the -DEVR_LOCAL_C11 build and its figure
+#   BENCH_ONLY=W1|W2    run one workload only
+#   BENCH_IMPLS         only these impls, e.g. "evring,ideal"       [all]
+#   BENCH_RAW=file      also keep the raw SAMPLE lines (one per round) in file
+# Pinning that fails (one CPU, a restricted cpuset) is reported on stderr and the figures say
+# pinned=0.
+#
+# Noise: W1 times batches of one ring's worth of records (a few tens of microseconds each) and
+# writes a batch again if the thread was preempted during it (getrusage ru_nivcsw), so other load
+# on the machine costs time, not accuracy. A W2 run (tens of milliseconds, two threads) that was
+# preempted is run again, up to BENCH_W2_ATTEMPTS runs, keeping the first clean one or else the
+# fastest; stderr counts how often that happened.
+#
+# The binaries also run alone: O/bench/w1-write | O/bench/report
+set -eu
+
+cd "$(dirname "$0")/.."
+O=${1:-build}
+MAKE=${MAKE:-make}
+
+if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then
+	passes=${BENCH_PASSES:-1}
+else
+	passes=${BENCH_PASSES:-3}
+fi
+only=${BENCH_ONLY:-}
+
+for b in w1-write w2-stream report; do
+	if [ ! -x "$O/bench/$b" ]; then
+		echo "bench: $O/bench/$b is missing: build it with make O=$O bench" >&2
+		exit 1
+	fi
+done
+
+samples=$(mktemp "${TMPDIR:-/tmp}/evring-bench.XXXXXX")
+trap 'rm -f "$samples"' EXIT INT TERM
+
+c11=
+if [ "$only" != W2 ] && [ "${BENCH_NO_C11:-0}" != 1 ]; then
+	if $MAKE --no-print-directory O="$O/c11" CFLAGS=-DEVR_LOCAL_C11 "$O/c11/bench/w1-write" >&2
+	then
+		c11=$O/c11/bench/w1-write
+	else
+		echo "bench: the -DEVR_LOCAL_C11 build failed; no evring-c11local figures" >&2
+	fi
+fi
+
+if [ "$only" != W2 ]; then
+	i=0
+	while [ "$i" -lt "$passes" ]; do
+		"$O/bench/w1-write" >>"$samples"
+		if [ -n "$c11" ]; then
+			"$c11" >>"$samples"
+		fi
+		i=$((i + 1))
+	done
+fi
+if [ "$only" != W1 ]; then
+	"$O/bench/w2-stream" >>"$samples"
+fi
+
+if [ -n "${BENCH_RAW:-}" ]; then
+	cp "$samples" "$BENCH_RAW"
+fi
+"$O/bench/report" <"$samples"
