@@ -187,7 +187,10 @@ struct evr_record {
 	uint32_t type; /* hdr->type, minus EVR_TYPE_APP for application events */
 	uint32_t len; /* exact payload length */
 	uint64_t pos; /* ring position of the record */
+	uint64_t time; /* CLOCK_MONOTONIC ns, if has_time */
 	bool is_app; /* an application event (type is its id) */
+	bool has_time; /* the record carried a timestamp (channels write them) */
+	uint16_t ring; /* channel readers: index of the ring it came from */
 };
 
 /**
@@ -332,6 +335,19 @@ EVR_API int evr_session_get_nr_rings(const struct evr_session *s);
  * Return: 0, -EINVAL.
  */
 EVR_API int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out);
+
+/**
+ * evr_clock_now() - the timestamp clock in CLOCK_MONOTONIC nanoseconds (TSC-based where the CPU
+ * has an invariant TSC, calibrated once per process).
+ * Context: any, async-signal-safe after the first call.
+ */
+EVR_API uint64_t evr_clock_now(void);
+
+/**
+ * evr_clock_to_ns() - convert a raw record stamp with the conversion published in @ctrl
+ * (time_zero, time_mult, time_shift, as perf's mmap page).
+ */
+EVR_API uint64_t evr_clock_to_ns(const struct evr_ctrl *ctrl, uint64_t stamp);
 
 /* Library version string, "MAJOR.MINOR.PATCH". */
 EVR_API const char *evr_version_string(void);

@@ -30,15 +30,16 @@
  * Must-fail variants (spin -D...):
  *   NO_WRITER_MB   drop W, the smp_mb() in evr__wake_slow()        -> lost wakeup
  *   NO_READER_MB   drop R, the smp_mb() in evr_reader_wait()       -> lost wakeup
- *   SRC_WAKE_NEXT  the wake_next rule of src/wait.c as committed   -> lost wakeup (a flaw in the
+ *   SRC_WAKE_NEXT  the first wake_next rule of src/wait.c           -> lost wakeup (a flaw in the
  *                  C code, not a memory-ordering one: see "wake_next" below); it fails with
  *                  or without NO_FLUSH
  *   HEAD_FIRST     publish data_head before the payload            -> assertion violated (shows
  *                  the safety check is live)
  * Other knobs: NO_FLUSH (no evr_ring_flush() calls), N, WM, RR.
  *
- * The default model uses the wake_next rule proposed as the fix for src/wait.c (see wake_slow
- * below): until src/wait.c adopts it, the C code is what SRC_WAKE_NEXT models.
+ * The default model uses the rule src/wait.c now implements (there as wake_tail: the next check
+ * comes when head - tail_seen reaches the watermark, i.e. at tail + WM, or at the very next
+ * commit with a watermark or more unread); SRC_WAKE_NEXT keeps the earlier, broken rule.
  *
  * Scale: records are one byte; the writer commits N of them, the watermark is WM bytes, the
  * reader calls evr_reader_wait(rd, -1) RR times and consumes a nondeterministic amount before

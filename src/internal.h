@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "evring.h"
 
@@ -36,9 +37,9 @@ struct evr_ring {
 	uint64_t lost_first; /* position of the first of them */
 	uint64_t lost_last;
 	uint64_t lost_causes; /* EVR_LOST_* bits */
-	uint64_t wake_next; /* next head at which to look for a waiting reader (wait.c) */
+	uint64_t wake_tail; /* data_tail at the last wake check: check again at tail + watermark */
 	int efd; /* in-process poll eventfd set by the reader, or -1 (read on the slow path) */
-	uint32_t pad_w;
+	uint32_t flush_pending; /* a nested evr_ring_flush() left the wake to the outer commit */
 
 	/* Immutable after creation. */
 	struct evr_ctrl *ctrl;
@@ -54,14 +55,42 @@ struct evr_ring {
 	int membarrier_ready; /* reader side: private expedited membarrier registered */
 };
 
+/* clock.c: the timestamp source, fixed at the first use in a process */
+struct evr_clock_params {
+	uint64_t zero;
+	uint32_t mult; /* 0: stamps are CLOCK_MONOTONIC nanoseconds already */
+	uint16_t shift;
+	uint16_t tsc; /* stamps are TSC cycles */
+};
+EVR_HIDDEN const struct evr_clock_params *evr__clock(void);
+EVR_HIDDEN uint64_t evr__cycles_to_ns(const struct evr_clock_params *p, uint64_t cyc);
+EVR_HIDDEN void evr__clock_publish(struct evr_ctrl *c);
+
+static inline uint64_t evr__clock_read(const struct evr_clock_params *p)
+{
+#if defined(__x86_64__)
+	if (likely(p->tsc))
+		return __builtin_ia32_rdtsc();
+#endif
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	}
+}
+
 /* ring.c */
 EVR_HIDDEN void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint64_t size,
 			       uint32_t flags);
 EVR_HIDDEN void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_t flags,
 				    uint64_t ring_id);
 EVR_HIDDEN void evr__ring_take_writer(struct evr_ring *r);
+/* a record whose body starts with a u64 timestamp (misc EVR_MISC_TIME) */
+EVR_HIDDEN int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
+				  size_t len);
 
-/* wait.c: the writer's slow path, when head passed wake_next or on flush */
+/* wait.c: the writer's slow path, when a watermark may be unread, or on flush */
 EVR_HIDDEN void evr__wake_slow(struct evr_ring *r, uint64_t head, int force);
 EVR_HIDDEN void evr__wake_check(struct evr_ring *r, uint64_t head);
 EVR_HIDDEN void evr__wake_flush(struct evr_ring *r);
@@ -71,10 +100,17 @@ EVR_HIDDEN int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, st
 			       int count);
 EVR_HIDDEN int evr__mp_finish(struct evr_ring *r, struct evr_slot *s, int discard);
 
+/* session.c */
+struct evr_session;
+EVR_HIDDEN int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_flags,
+				   uint32_t policy, struct evr_session **out);
+EVR_HIDDEN uint32_t evr__session_policy(const struct evr_session *s);
+
 /* shm.c */
 EVR_HIDDEN int evr__map_anon(size_t page, uint64_t data_size, void **map, size_t *len);
 EVR_HIDDEN int evr__map_mirror(size_t page, uint64_t data_size, int *fd, void **map, size_t *len);
 EVR_HIDDEN void evr__unmap(void *map, size_t len, int fd);
+EVR_HIDDEN int evr__seal_size(int fd);
 EVR_HIDDEN int evr__map_ring_views(int fd, uint64_t file_off, size_t page, uint64_t data_size,
 				   uint8_t *at);
 EVR_HIDDEN size_t evr__page_size(void);

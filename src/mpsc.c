@@ -118,7 +118,7 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 int evr__mp_finish(struct evr_ring *r, struct evr_slot *s, int discard)
 {
 	uint32_t pad = s->size - (uint32_t)sizeof(struct evr_record_header) - s->len;
-	uint32_t misc = pad | (discard ? EVR_MISC_DISCARD : 0);
+	uint32_t misc = pad | (discard ? EVR_MISC_DISCARD : 0) | (s->wrap & EVR_MISC_TIME);
 
 	/* a LOST record in front may have pushed the header into the mirror's second view */
 	if (unlikely(!s->hdr || (uint8_t *)s->hdr < r->data ||

@@ -47,7 +47,7 @@ static int check_opts(const struct evr_reader_opts *opts)
 {
 	if (!opts)
 		return 0;
-	if (opts->sz < offsetof(struct evr_reader_opts, pad) || opts->sz > 4096 || opts->pad ||
+	if (opts->sz < sizeof(*opts) || opts->sz > 4096 || opts->pad ||
 	    (opts->flags & ~EVR_READ_OLDEST_FIRST))
 		return -EINVAL;
 	for (size_t i = sizeof(*opts); i < opts->sz; i++)
@@ -205,6 +205,18 @@ static int deliver(struct evr_reader *rd, struct evr_record_header h, uint64_t p
 	rec->data = p + 1;
 	rec->len = body - pad;
 	rec->pos = pos;
+	rec->has_time = false;
+	rec->time = 0;
+	rec->ring = 0;
+	if (h.type >= EVR_TYPE_PAD && (h.misc & EVR_MISC_TIME) && rec->len >= sizeof(uint64_t)) {
+		uint64_t stamp;
+
+		memcpy(&stamp, rec->data, sizeof(stamp));
+		rec->time = evr_clock_to_ns(rd->ctrl, stamp);
+		rec->has_time = true;
+		rec->data = (const uint8_t *)rec->data + sizeof(stamp);
+		rec->len -= (uint32_t)sizeof(stamp);
+	}
 	rec->is_app = h.type >= EVR_TYPE_APP;
 	rec->type = rec->is_app ? h.type - EVR_TYPE_APP : h.type;
 	if (h.type == EVR_TYPE_LOST && (h.misc & EVR_MISC_EVRING)) {

@@ -73,6 +73,7 @@ void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_
 	c->flags = ((flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0) |
 		   ((flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
 	c->ring_id = ring_id;
+	c->watermark = size / 2; /* as perf's default: wake at half full */
 	c->magic = EVR_CTRL_MAGIC;
 }
 
@@ -89,7 +90,7 @@ void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint6
 	/* untrusted: any value is safe for the writer (room checks treat a bad tail as full) */
 	r->head = READ_ONCE(c->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
 	r->tail_cache = READ_ONCE(c->data_tail);
-	r->wake_next = r->head;
+	r->wake_tail = r->tail_cache;
 }
 
 /*
@@ -99,7 +100,7 @@ void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint6
 void evr__ring_take_writer(struct evr_ring *r)
 {
 	r->head = READ_ONCE(r->ctrl->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
-	r->wake_next = r->head;
+	r->wake_tail = READ_ONCE(r->ctrl->data_tail);
 	store_release(&r->ctrl->nest, 0); /* pairs with the acquire in wait_quiescent() */
 	WRITE_ONCE(r->ctrl->writer_pid, getpid());
 	WRITE_ONCE(r->ctrl->writer_tid, gettid());
@@ -225,10 +226,14 @@ again:
 		goto again;
 	}
 	/*
-	 * Wakeups: one private compare per commit; the slow path (a full barrier, maybe a futex
-	 * wake) runs once per watermark's worth of bytes. Overwrite rings are read as snapshots.
+	 * Wakeups: one compare per commit against the live watermark (a reader-owned word that
+	 * stays in our cache); the slow path runs when a watermark may be unread since our last
+	 * look at data_tail, i.e. once per watermark of bytes while the reader keeps up, and on
+	 * every commit while it lags by more (docs/ordering.md). Overwrite rings have no reader
+	 * to wake: they are read as snapshots.
 	 */
-	if (unlikely((int64_t)(head - r->wake_next) >= 0) && !(r->flags & EVR_RING_OVERWRITE))
+	if (unlikely(head - r->wake_tail >= READ_ONCE(c->watermark)) &&
+	    !(r->flags & EVR_RING_OVERWRITE))
 		evr__wake_slow(r, head, 0);
 }
 
@@ -328,7 +333,8 @@ static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct 
 		output_end(r);
 		return -ESHUTDOWN;
 	}
-	if (unlikely(READ_ONCE(c->paused))) {
+	/* acquire: pairs with the release store in evr_ring_set_paused() (resume) */
+	if (unlikely(load_acquire(&c->paused))) {
 		if (count)
 			lose(r, EVR_LOST_PAUSED, local_read(&r->head));
 		output_end(r);
@@ -341,6 +347,17 @@ static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct 
 		need = size + (pend ? EVR_LOST_SIZE : 0);
 		if (r->flags & EVR_RING_OVERWRITE) {
 			new = head - need;
+			/*
+			 * Open reservations of this writer context span [new, data_head): our
+			 * own last publication. Beyond a ring they would share bytes, and an outer
+			 * payload would overwrite a nested record's header.
+			 */
+			if (unlikely(READ_ONCE(c->data_head) - new > r->data_size)) {
+				if (count)
+					lose(r, EVR_LOST_FULL, head);
+				output_end(r);
+				return -ENOSPC;
+			}
 		} else {
 			tail = r->tail_cache;
 			if (unlikely(!has_room(head, tail, need, r->data_size))) {
@@ -467,6 +484,34 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 	return finish(r, &s, 0);
 }
 
+int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
+		       size_t len)
+{
+	struct evr_slot s;
+	int err;
+
+	if (unlikely(len > EVR_PAYLOAD_MAX - sizeof(stamp)))
+		len = EVR_PAYLOAD_MAX + 1; /* let reserve() count and refuse it */
+	if (unlikely(r->flags & SLOW_FLAGS)) {
+		if (r->flags & EVR__RING_RDONLY)
+			return -EINVAL;
+		err = evr__mp_reserve(r, type, len + sizeof(stamp), &s, 1);
+		if (unlikely(err))
+			return err;
+		s.wrap = EVR_MISC_TIME; /* extra misc bits, carried to the commit word */
+		memcpy(s.data, &stamp, sizeof(stamp));
+		memcpy((uint8_t *)s.data + sizeof(stamp), data, len);
+		return evr__mp_finish(r, &s, 0);
+	}
+	err = reserve(r, type, len + sizeof(stamp), &s, 1);
+	if (unlikely(err))
+		return err;
+	((struct evr_record_header *)s.hdr)->misc |= EVR_MISC_TIME;
+	memcpy(s.data, &stamp, sizeof(stamp)); /* slot data is contiguous, bounced or not */
+	memcpy((uint8_t *)s.data + sizeof(stamp), data, len);
+	return finish(r, &s, 0);
+}
+
 int evr_ring_flush(struct evr_ring *r)
 {
 	struct evr_slot s;
@@ -496,9 +541,14 @@ int evr_ring_flush(struct evr_ring *r)
 			err = 1;
 		}
 	}
-	if (!(r->flags & EVR_RING_OVERWRITE) && READ_ONCE(r->ctrl->nest) == 0) {
-		r->wake_next = local_read(&r->head);
-		evr__wake_flush(r);
+	if (!(r->flags & EVR_RING_OVERWRITE)) {
+		if (READ_ONCE(r->ctrl->nest) == 0) {
+			evr__wake_slow(r, local_read(&r->head), 1);
+		} else {
+			/* inside a write: what we flush is published by the outer commit */
+			r->flush_pending = 1;
+			r->wake_tail = local_read(&r->head) - r->data_size;
+		}
 	}
 	return err;
 }
@@ -539,9 +589,15 @@ int evr_ring_set_paused(struct evr_ring *r, bool paused, int timeout_ms)
 		return -EINVAL;
 	if (r->flags & EVR_RING_MULTI)
 		return -EOPNOTSUPP; /* no single writer context to wait for */
-	WRITE_ONCE(r->ctrl->paused, paused ? 1u : 0u);
-	if (!paused)
+	if (!paused) {
+		/*
+		 * release: pairs with the acquire load in reserve(); our reads of the snapshot
+		 * happen before any write the resumed writers make.
+		 */
+		store_release(&r->ctrl->paused, 0u);
 		return 0;
+	}
+	WRITE_ONCE(r->ctrl->paused, 1u);
 	return wait_quiescent(r, timeout_ms);
 }
 

@@ -32,7 +32,13 @@ struct evr_session {
 	struct evr_ring *rings;
 	uint8_t *taken; /* writer role taken per ring */
 	char *name; /* set if this handle created a named object */
+	uint32_t policy; /* EVR_CHAN_* from the header, validated */
 };
+
+uint32_t evr__session_policy(const struct evr_session *s)
+{
+	return s->policy;
+}
 
 static int check_name(const char *name)
 {
@@ -147,6 +153,13 @@ int evr_session_destroy(struct evr_session *s)
 
 int evr_session_create(const struct evr_session_opts *o, struct evr_session **out)
 {
+	return evr__session_create(o, NULL, 0, out);
+}
+
+/* @ring_flags: per-ring EVR_RING_* (NULL: o->ring_flags for all); @policy: EVR_CHAN_* or 0 */
+int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_flags,
+			uint32_t policy, struct evr_session **out)
+{
 	struct evr_session *s;
 	size_t page = evr__page_size(), dir_size, total, off;
 	struct timespec now;
@@ -188,7 +201,7 @@ int evr_session_create(const struct evr_session_opts *o, struct evr_session **ou
 			goto fail;
 		}
 	} else {
-		s->fd = memfd_create("evring-session", MFD_CLOEXEC);
+		s->fd = memfd_create("evring-session", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 		if (s->fd < 0) {
 			err = -errno;
 			goto fail;
@@ -198,7 +211,7 @@ int evr_session_create(const struct evr_session_opts *o, struct evr_session **ou
 			goto fail;
 		}
 	}
-	if (ftruncate(s->fd, (off_t)total) < 0) {
+	if (ftruncate(s->fd, (off_t)total) < 0 || (!o->name && evr__seal_size(s->fd) < 0)) {
 		err = -errno;
 		goto fail_unlink;
 	}
@@ -212,10 +225,16 @@ int evr_session_create(const struct evr_session_opts *o, struct evr_session **ou
 	off = dir_size;
 	for (uint32_t i = 0; i < o->nr_rings; i++) {
 		struct evr_session_entry *e = &s->dir[i];
+		uint32_t rf = ring_flags ? ring_flags[i] : o->ring_flags;
 
-		e->kind = (o->ring_flags & EVR_RING_MULTI) ? EVR_KIND_MPSC : EVR_KIND_SPSC;
-		e->flags = EVR_CTRL_MIRROR |
-			   ((o->ring_flags & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0);
+		if ((rf & ~(EVR_RING_OVERWRITE | EVR_RING_MULTI)) ||
+		    (rf & (EVR_RING_OVERWRITE | EVR_RING_MULTI)) ==
+			    (EVR_RING_OVERWRITE | EVR_RING_MULTI)) {
+			err = -EINVAL;
+			goto fail_unlink;
+		}
+		e->kind = (rf & EVR_RING_MULTI) ? EVR_KIND_MPSC : EVR_KIND_SPSC;
+		e->flags = EVR_CTRL_MIRROR | ((rf & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0);
 		e->offset = off;
 		e->data_size = o->data_size;
 		e->ring_id = i;
@@ -226,11 +245,13 @@ int evr_session_create(const struct evr_session_opts *o, struct evr_session **ou
 	if (err)
 		goto fail_unlink;
 	for (uint32_t i = 0; i < o->nr_rings; i++) {
-		evr__ring_init_ctrl(s->rings[i].ctrl, page, o->data_size,
-				    EVR_RING_MIRROR | o->ring_flags, i);
+		evr__ring_init_ctrl(s->rings[i].ctrl, page, o->data_size, s->rings[i].flags, i);
+		evr__clock_publish(s->rings[i].ctrl);
 		evr__ring_take_writer(&s->rings[i]);
 		s->taken[i] = 1;
 	}
+	s->policy = policy;
+	s->hdr->chan_policy = policy;
 	clock_gettime(CLOCK_REALTIME, &now);
 	s->hdr->version = EVR_SESSION_VERSION;
 	s->hdr->compat = EVR_SESSION_COMPAT;
@@ -272,6 +293,9 @@ static int session_validate(struct evr_session *s, const struct evr_session_hdr 
 		return -EBADMSG;
 	if (READ_ONCE(h->dir_size) != s->dir_size)
 		return -EBADMSG;
+	s->policy = READ_ONCE(h->chan_policy);
+	if (s->policy > 3) /* EVR_CHAN_*: channels come in a later change */
+		return -EBADMSG;
 	memcpy(s->dir, (const void *)h->entries, n * sizeof(*s->dir));
 	s->nr_rings = n;
 	end = s->dir_size;
@@ -305,17 +329,25 @@ int evr_session_open_fd(int fd, uint32_t flags, struct evr_session **out)
 	if (fstat(fd, &st) < 0)
 		return -errno;
 	size = (uint64_t)st.st_size;
+	if (size == 0 && S_ISREG(st.st_mode))
+		return -EAGAIN; /* created, not yet sized */
 	if (!S_ISREG(st.st_mode) || size < evr__page_size() || size > EVR_SESSION_SIZE_MAX)
 		return -EBADMSG;
 	/* a first look at the header alone, to learn how much directory there is */
 	h = mmap(NULL, evr__page_size(), PROT_READ, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return -errno;
-	dir_size = READ_ONCE(h->dir_size);
 	{
+		/* acquire: pairs with the release store of magic in evr__session_create() */
+		uint64_t magic = load_acquire(&h->magic);
 		uint32_t n = READ_ONCE(h->nr_rings);
 
+		dir_size = READ_ONCE(h->dir_size);
 		munmap((void *)h, evr__page_size());
+		if (magic == 0)
+			return -EAGAIN;
+		if (magic != EVR_SESSION_MAGIC)
+			return -EBADMSG;
 		if (n == 0 || n > EVR_SESSION_MAX_RINGS || dir_size % evr__page_size() ||
 		    dir_size < sizeof(*h) + (uint64_t)n * sizeof(struct evr_session_entry) ||
 		    dir_size > size)

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -42,10 +43,10 @@ int evr__map_mirror(size_t page, uint64_t data_size, int *fd_out, void **map, si
 	int fd, err;
 	uint8_t *base;
 
-	fd = memfd_create("evring", MFD_CLOEXEC);
+	fd = memfd_create("evring", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)(page + size)) < 0)
+	if (ftruncate(fd, (off_t)(page + size)) < 0 || evr__seal_size(fd) < 0)
 		goto fail_errno;
 	/* Reserve the whole range first so the two data views are adjacent. */
 	base = mmap(NULL, n, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -68,6 +69,16 @@ fail_errno:
 	err = -errno;
 	close(fd);
 	return err;
+}
+
+/*
+ * Whoever holds the fd could otherwise shrink the object under every mapping, and both sides
+ * would die of SIGBUS. Named POSIX shm objects cannot be sealed: prefer memfds between
+ * processes that do not trust each other (docs/design.md).
+ */
+int evr__seal_size(int fd)
+{
+	return fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 }
 
 void evr__unmap(void *map, size_t len, int fd)

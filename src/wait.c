@@ -27,9 +27,9 @@ static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
 }
 
 /*
- * The writer's slow path, from output_end() when head passed wake_next (about once per
- * watermark of bytes) or from evr_ring_flush() (@force). Async-signal-safe: the only system
- * calls are FUTEX_WAKE and an eventfd write, and errno is preserved for the interrupted code.
+ * The writer's slow path, from output_end() when head - wake_tail reached the watermark, or
+ * from evr_ring_flush() (@force). Async-signal-safe: the only system calls are FUTEX_WAKE and
+ * an eventfd write, and errno is preserved for the interrupted code.
  */
 static void wake_now(struct evr_ring *r);
 
@@ -41,19 +41,27 @@ void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 	uint64_t unread = head - tail;
 
 	if (unread > r->data_size)
-		unread = r->data_size; /* a hostile tail: fall back to "full" */
-	if (!force && unread < wm) {
-		/* unread reaches wm at tail + wm at the earliest; tail only moves forward */
-		r->wake_next = head + (wm - unread);
-		return;
+		tail = head - r->data_size; /* a hostile tail: fall back to "full" */
+	/*
+	 * Check again when head reaches tail + wm: no reader that may be asleep can need a wake
+	 * earlier, since its tail is at least ours (it only moves forward). With a watermark or
+	 * more unread that is the very next commit: a lagging reader that sleeps later, having
+	 * read only part of what it saw, must still be woken. (A later check, e.g. head + wm,
+	 * loses that wakeup: models/wakeup.pml, SRC_WAKE_NEXT.)
+	 */
+	r->wake_tail = tail;
+	if (r->flush_pending) {
+		r->flush_pending = 0;
+		force = 1;
 	}
-	r->wake_next = head + wm;
+	if (!force && head - tail < wm)
+		return;
 	if (force)
 		__atomic_fetch_add(&c->flush_seq, 1, __ATOMIC_RELAXED);
 	wake_now(r);
 }
 
-/* The multi-producer check: no private state, so no wake_next to keep. */
+/* The multi-producer check: no private state, so no wake_tail to keep. */
 void evr__wake_check(struct evr_ring *r, uint64_t head)
 {
 	uint64_t unread = head - READ_ONCE(r->ctrl->data_tail); /* a distance only */
@@ -133,7 +141,7 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 	for (;;) {
 		/* acquire: pairs with the release increment in evr__wake_slow() */
 		seq = load_acquire(&c->wake_seq);
-		WRITE_ONCE(c->reader_waiting, READ_ONCE(c->reader_waiting) | EVR_WAITING_FUTEX);
+		__atomic_fetch_or(&c->reader_waiting, EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
 		smp_mb(); /* R: pairs with W in evr__wake_slow() */
 		if (rd->multi) /* reserved, maybe not yet committed: at worst we look too early */
 			head = READ_ONCE(c->prod_head);
@@ -157,13 +165,12 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		}
 		if (ret < 0 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) {
 			ret = -errno;
-			WRITE_ONCE(c->reader_waiting,
-				   READ_ONCE(c->reader_waiting) & ~EVR_WAITING_FUTEX);
+			__atomic_fetch_and(&c->reader_waiting, ~EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
 			return ret;
 		}
 		rd->st.wakeups++;
 	}
-	WRITE_ONCE(c->reader_waiting, READ_ONCE(c->reader_waiting) & ~EVR_WAITING_FUTEX);
+	__atomic_fetch_and(&c->reader_waiting, ~EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
 	rd->flush_seen = flush;
 	if (unread > rd->size)
 		return -EBADMSG; /* the next evr_reader_begin() resynchronises */
@@ -174,7 +181,8 @@ int evr_reader_set_watermark(struct evr_reader *rd, uint64_t bytes)
 {
 	if (!rd || bytes > rd->size)
 		return -EINVAL;
-	WRITE_ONCE(rd->ctrl->watermark, bytes);
+	/* writers compare against this word on every commit: a new value applies at once */
+	WRITE_ONCE(rd->ctrl->watermark, bytes ? bytes : rd->size / 2);
 	return 0;
 }
 
@@ -200,7 +208,7 @@ int evr_reader_get_fd(struct evr_reader *rd)
 			return -errno;
 		WRITE_ONCE(r->efd, fd);
 	}
-	WRITE_ONCE(rd->ctrl->reader_waiting, READ_ONCE(rd->ctrl->reader_waiting) | EVR_WAITING_POLL);
+	__atomic_fetch_or(&rd->ctrl->reader_waiting, EVR_WAITING_POLL, __ATOMIC_RELAXED);
 	smp_mb(); /* R: as in evr_reader_wait(); a writer past its check wakes us next time */
 	return r->efd;
 }

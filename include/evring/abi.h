@@ -40,6 +40,8 @@ struct evr_record_header {
 #define EVR_MISC_PAD_MASK 0x7u
 /* misc bit that marks a LOST record as written by evring (body = struct evr_lost_body) */
 #define EVR_MISC_EVRING 0x0800u
+/* evring types: the body starts with a u64 timestamp (clock of the ring: see time_* fields) */
+#define EVR_MISC_TIME 0x1000u
 /*
  * Multi-producer rings only: a header with BUSY is reserved but not committed (the reader stops
  * there); DISCARD marks a reservation given back (the reader skips it).
@@ -148,9 +150,17 @@ struct evr_ctrl {
 	uint64_t mp_lost; /* records lost since the last LOST record: fetch_add / xchg */
 	uint8_t pad3[64 - 16];
 
-	/* byte 1408: reserved, zero */
-	uint8_t reserved_2[64];
+	/* byte 1408: channel slots (src/chan.c); RMW by writers claiming/leaving and the reader */
+	uint32_t slot_state; /* EVR_SLOT_*: cmpxchg FREE->OWNED (writer), ORPHAN->FREE (reader) */
+	uint32_t slot_gen; /* bumped at each claim */
+	uint64_t fallback_writes; /* shared ring of a per-thread channel: writes that found no slot */
+	uint8_t reserved_2[64 - 16];
 };
+
+/* evr_ctrl.slot_state */
+#define EVR_SLOT_FREE 0u
+#define EVR_SLOT_OWNED 1u
+#define EVR_SLOT_ORPHAN 2u
 
 /* evr_ctrl.reader_waiting */
 #define EVR_WAITING_FUTEX 0x1u /* blocked (or about to block) in evr_reader_wait() */
@@ -189,7 +199,8 @@ struct evr_session_hdr {
 	uint32_t page_size; /* C: the creator's page size */
 	uint32_t nr_rings; /* C: entries in use */
 	uint32_t dir_size; /* C: bytes of header + entries, page multiple */
-	uint8_t reserved[64 - 48];
+	uint32_t chan_policy; /* C: EVR_CHAN_* if the session is a channel, else 0 */
+	uint8_t reserved[64 - 52];
 	struct evr_session_entry entries[]; /* C */
 };
 
