@@ -70,6 +70,7 @@ struct fz {
 	uint64_t mask;
 	unsigned int flags;
 	int oldest; /* the reader was asked for EVR_READ_OLDEST_FIRST */
+	int multi; /* the page says multi-producer: records are found by headers, not data_head */
 };
 
 static uint8_t take8(struct fz *f)
@@ -218,7 +219,7 @@ static void writer_op(struct fz *f)
 
 /* Everything evr_reader_next() promised about one record, checked byte by byte. */
 static void check_record(struct fz *f, const struct evr_record *rec, uint64_t head,
-			 uint64_t *prev_dist, int first)
+			 uint64_t *prev_dist, uint64_t *prev_pos, int first)
 {
 	const uint8_t *hdr = (const uint8_t *)rec->hdr, *data = rec->data;
 	uint64_t off = rec->pos & f->mask, dist;
@@ -253,7 +254,11 @@ static void check_record(struct fz *f, const struct evr_record *rec, uint64_t he
 	}
 
 	/* The record lies in the batch: [tail, head) forward, [head, end) backward. */
-	if (f->flags & FZ_BACKWARD) {
+	if (f->multi) {
+		dist = first ? 0 : *prev_dist + (rec->pos - *prev_pos);
+		fz_check(first || (rec->pos - *prev_pos) > 0);
+		fz_check(dist < f->size);
+	} else if (f->flags & FZ_BACKWARD) {
 		uint64_t avail = 0 - head < f->size ? 0 - head : f->size;
 
 		dist = rec->pos - head;
@@ -267,6 +272,7 @@ static void check_record(struct fz *f, const struct evr_record *rec, uint64_t he
 			fz_check(dist < *prev_dist);
 	}
 	*prev_dist = dist;
+	*prev_pos = rec->pos;
 
 	/* Nothing moved since the reader looked: what it hands out is what the ring holds. */
 	for (uint32_t i = 0; i < sizeof(h); i++)
@@ -275,11 +281,24 @@ static void check_record(struct fz *f, const struct evr_record *rec, uint64_t he
 		fz_check(data[i] == f->buf[(rec->pos + skip + i) & f->mask]);
 }
 
+/*
+ * The two views of a real mirror are one memory; ours are two copies. The reader writes only
+ * zeroes (a multi-producer reader clears what it consumed), through either view: carry them over.
+ */
+static void sync_mirror(struct fz *f)
+{
+	for (uint64_t i = 0; i < f->size; i++) {
+		if (f->buf[i] != f->buf[i + f->size])
+			f->buf[i] = f->buf[i + f->size] = 0;
+	}
+}
+
 /* One begin/next.../end round; returns the records delivered. */
 static uint64_t run_batch(struct fz *f, struct evr_reader *rd)
 {
 	uint64_t head = __atomic_load_n(&f->ctrl->data_head, __ATOMIC_ACQUIRE);
-	uint64_t limit = f->size / EVR_RECORD_ALIGN + 1, calls = 0, n = 0, prev = 0;
+	uint64_t limit = f->size / EVR_RECORD_ALIGN + 1, calls = 0, n = 0, prev = 0, prev_pos = 0;
+	uint64_t tail;
 	struct evr_record rec;
 	int ret;
 
@@ -291,7 +310,7 @@ static uint64_t run_batch(struct fz *f, struct evr_reader *rd)
 		ret = evr_reader_next(rd, &rec);
 		if (ret != 1)
 			break;
-		check_record(f, &rec, head, &prev, n == 0);
+		check_record(f, &rec, head, &prev, &prev_pos, n == 0);
 		n++;
 		if (f->flags & FZ_MIDBATCH)
 			writer_op(f);
@@ -299,9 +318,13 @@ static uint64_t run_batch(struct fz *f, struct evr_reader *rd)
 	fz_check(ret == 0 || ret == -EBADMSG);
 	if (ret == -EBADMSG) /* the rest of the batch is skipped */
 		fz_check(evr_reader_next(rd, &rec) == 0);
+	tail = f->ctrl->data_tail;
 	fz_check(evr_reader_end(rd) == 0);
-	if (!(f->flags & FZ_BACKWARD))
+	/* a tail the reader publishes is aligned; a hostile one it left alone may not be */
+	if (!(f->flags & FZ_BACKWARD) && f->ctrl->data_tail != tail)
 		fz_check(f->ctrl->data_tail % EVR_RECORD_ALIGN == 0);
+	if (f->flags & FZ_MIRROR)
+		sync_mirror(f);
 	return n;
 }
 
@@ -345,6 +368,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *in, size_t len)
 
 	opts.flags = (f.flags & FZ_OLDEST) ? EVR_READ_OLDEST_FIRST : 0;
 	f.oldest = (f.flags & FZ_OLDEST) && !(f.flags & FZ_NULL_OPTS);
+#ifdef EVR_KIND_MPSC
+	f.multi = (f.flags & FZ_MIRROR) && !(f.flags & FZ_BACKWARD) &&
+		  f.ctrl->kind == EVR_KIND_MPSC;
+#endif
 	ret = evr_reader_create_raw(f.ctrl, f.buf, f.size, f.flags & FZ_MIRROR,
 				    f.flags & FZ_BACKWARD, (f.flags & FZ_NULL_OPTS) ? NULL : &opts,
 				    &rd);
