@@ -24,12 +24,15 @@ static const char *const impl_names[NR_IMPLS] = { "evring-xproc", "evring" };
 #define NSRC 16u
 #define AHEAD 8u
 #define MAX_ROUNDS 64
+#define CLEAN_SHARE 0.9 /* a round counts as clean if both sides ran >= 90% of its time */
 
 /* The start line and the way out, in a MAP_SHARED page both processes (or threads) see. */
 struct line {
 	int ready __attribute__((aligned(64)));
 	int stop; /* a side failed: the other gives up */
 	uint64_t t0 __attribute__((aligned(64))); /* writer: before its first write */
+	uint64_t wcpu_ns; /* writer: CPU time its thread got during the run */
+	uint64_t rcpu_ns; /* reader: idem */
 	int wpinned;
 	char werr[160];
 };
@@ -76,6 +79,14 @@ static void start_line(struct line *ln)
 		cpu_relax();
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int stopped(const struct line *ln)
 {
 	return __atomic_load_n(&ln->stop, __ATOMIC_RELAXED);
@@ -85,13 +96,14 @@ static int stopped(const struct line *ln)
 static void write_stream(struct side *s)
 {
 	size_t len = s->len;
-	uint64_t seq;
+	uint64_t seq, cpu0;
 	int err = 0;
 
 	for (seq = 0; seq < AHEAD; seq++)
 		stamp(src_buf(s, seq), len, seq);
 	start_line(s->ln);
 	s->ln->t0 = bench_now_ns();
+	cpu0 = thread_cpu_ns();
 	for (seq = 0; seq < s->n; seq++) {
 		stamp(src_buf(s, seq + AHEAD), len, seq + AHEAD);
 		while ((err = evr_ring_write(s->ring, BENCH_ID, src_buf(s, seq), len)) == -ENOSPC) {
@@ -106,6 +118,7 @@ static void write_stream(struct side *s)
 			return;
 		}
 	}
+	s->ln->wcpu_ns = thread_cpu_ns() - cpu0;
 }
 
 /*
@@ -118,10 +131,11 @@ static uint64_t read_stream(struct evr_reader *rd, struct line *ln, size_t len, 
 			    uint64_t *lost_recs, char *err, size_t errsz)
 {
 	struct evr_record rec;
-	uint64_t expect = 0;
+	uint64_t expect = 0, cpu0;
 	int avail, k;
 
 	start_line(ln);
+	cpu0 = thread_cpu_ns();
 	while (expect < n) {
 		avail = evr_reader_begin(rd);
 		if (avail <= 0) {
@@ -157,6 +171,7 @@ static uint64_t read_stream(struct evr_reader *rd, struct line *ln, size_t len, 
 			goto fail;
 		}
 	}
+	ln->rcpu_ns = thread_cpu_ns() - cpu0;
 	return bench_now_ns();
 fail:
 	__atomic_store_n(&ln->stop, 1, __ATOMIC_RELAXED);
@@ -200,32 +215,33 @@ static void __attribute__((noreturn)) child_main(int sfd, int cmd_fd, int res_fd
 	_exit(0);
 }
 
-/* ---- the in-process pair ------------------------------------------------------------------- */
-
+/*
+ * ---- the in-process writer --------------------------------------------------------------------
+ * A thread that lives as long as the child and sleeps between runs on a pipe as the child does:
+ * both writers then wake with the same scheduler credit (a thread created per run would start
+ * behind, and the short runs of BENCH_QUICK would measure that). The reader of both is main().
+ */
 struct inproc {
 	struct side w;
-	struct evr_reader *rd;
-	uint64_t t1, lost_recs;
-	int rpinned, rcpu;
-	char rerr[160];
+	int cmd_fd, res_fd;
 };
 
 static void *inproc_writer(void *arg)
 {
-	struct side *s = arg;
-
-	s->ln->wpinned = bench_pin(s->cpu) == 0;
-	write_stream(s);
-	return NULL;
-}
-
-static void *inproc_reader(void *arg)
-{
 	struct inproc *p = arg;
+	int pinned = bench_pin(p->w.cpu) == 0;
+	struct cmd c;
 
-	p->rpinned = bench_pin(p->rcpu) == 0;
-	p->t1 = read_stream(p->rd, p->w.ln, p->w.len, p->w.n, &p->lost_recs, p->rerr,
-			    sizeof(p->rerr));
+	while (read(p->cmd_fd, &c, sizeof(c)) == (ssize_t)sizeof(c) && c.len) {
+		char done = 1;
+
+		p->w.len = c.len;
+		p->w.n = c.n;
+		p->w.ln->wpinned = pinned;
+		write_stream(&p->w);
+		if (write(p->res_fd, &done, 1) != 1)
+			break;
+	}
 	return NULL;
 }
 
@@ -263,13 +279,15 @@ int main(void)
 	EVR_OPTS(evr_session_opts, so, .nr_rings = 1, .data_size = ring);
 	EVR_OPTS(evr_ring_opts, ro, .data_size = ring, .flags = EVR_RING_MIRROR);
 	static double v[NR_IMPLS][BENCH_MAX_PAYLOADS][MAX_ROUNDS];
+	static double share[NR_IMPLS][BENCH_MAX_PAYLOADS][MAX_ROUNDS];
 	uint64_t lost_recs[NR_IMPLS] = { 0 };
 	struct evr_session *s;
 	struct evr_ring *xring, *iring;
 	struct evr_reader *xrd, *ird;
 	struct inproc *ip;
 	struct line *ln;
-	int cmd_pipe[2], res_pipe[2], err, pinned_all = 1, status;
+	int cmd_pipe[2], res_pipe[2], icmd_pipe[2], ires_pipe[2], err, pinned_all = 1, status;
+	pthread_t iwriter;
 	pid_t pid;
 
 	if (rounds < 1 || rounds > MAX_ROUNDS)
@@ -311,8 +329,6 @@ int main(void)
 	ip->w.ln = ln;
 	ip->w.stride = (max_len + 63) & ~(size_t)63;
 	ip->w.src = aligned_alloc(64, NSRC * ip->w.stride);
-	ip->rd = ird;
-	ip->rcpu = rcpu;
 	if (!ip->w.src)
 		bench_die("out of memory");
 	bench_pretouch(ip->w.src, NSRC * ip->w.stride);
@@ -330,7 +346,13 @@ int main(void)
 	}
 	close(cmd_pipe[0]);
 	close(res_pipe[1]);
-	/* the reader of the cross-process runs is this thread */
+	if (pipe(icmd_pipe) || pipe(ires_pipe))
+		bench_die("pipe: %s", strerror(errno));
+	ip->cmd_fd = icmd_pipe[0];
+	ip->res_fd = ires_pipe[1];
+	if (pthread_create(&iwriter, NULL, inproc_writer, ip))
+		bench_die("pthread_create failed");
+	/* the reader of both is this thread */
 	if (bench_pin(rcpu))
 		pinned_all = 0;
 
@@ -345,43 +367,36 @@ int main(void)
 				int impl = (j + round + 1) % NR_IMPLS, pinned;
 				uint64_t t1, lost = 0;
 				char rerr[160] = "";
-				double mrec;
+				double mrec, cpu;
 
 				ln->ready = 0;
 				ln->stop = 0;
 				ln->werr[0] = 0;
 				ln->wpinned = 0;
-				if (impl == IMPL_XPROC) {
+				{
 					struct cmd c = { .len = len, .n = n };
+					int x = impl == IMPL_XPROC;
 					char done;
 
-					if (write(cmd_pipe[1], &c, sizeof(c)) != (ssize_t)sizeof(c))
-						bench_die("xproc: the writer process is gone");
-					t1 = read_stream(xrd, ln, len, n, &lost, rerr, sizeof(rerr));
-					if (read(res_pipe[0], &done, 1) != 1)
-						bench_die("xproc: the writer process died");
+					if (write(x ? cmd_pipe[1] : icmd_pipe[1], &c, sizeof(c)) !=
+					    (ssize_t)sizeof(c))
+						bench_die("W2 %s: the writer is gone", impl_names[impl]);
+					t1 = read_stream(x ? xrd : ird, ln, len, n, &lost, rerr,
+							 sizeof(rerr));
+					if (read(x ? res_pipe[0] : ires_pipe[0], &done, 1) != 1)
+						bench_die("W2 %s: the writer died", impl_names[impl]);
 					pinned = ln->wpinned && pinned_all;
-				} else {
-					pthread_t w, r;
-
-					ip->w.len = len;
-					ip->w.n = n;
-					ip->lost_recs = 0;
-					ip->rerr[0] = 0;
-					if (pthread_create(&r, NULL, inproc_reader, ip) ||
-					    pthread_create(&w, NULL, inproc_writer, &ip->w))
-						bench_die("pthread_create failed");
-					pthread_join(w, NULL);
-					pthread_join(r, NULL);
-					t1 = ip->t1;
-					lost = ip->lost_recs;
-					snprintf(rerr, sizeof(rerr), "%s", ip->rerr);
-					pinned = ln->wpinned && ip->rpinned;
 				}
 				if (ln->werr[0] || rerr[0] || !t1)
 					bench_die("W2 %s payload=%zu: %s%s%s", impl_names[impl], len,
 						  ln->werr, ln->werr[0] && rerr[0] ? "; " : "", rerr);
 				mrec = (double)n * 1e3 / (double)(t1 - ln->t0);
+				/*
+				 * Both sides busy-poll: a round where either got less than its CPU
+				 * (other load on the machine) measures the scheduler, not the ring.
+				 */
+				cpu = (double)(ln->wcpu_ns < ln->rcpu_ns ? ln->wcpu_ns : ln->rcpu_ns) /
+				      (double)(t1 - ln->t0);
 				lost_recs[impl] += lost;
 				if (!pinned && pinned_all) {
 					fprintf(stderr, "bench: xproc: could not pin to CPUs %d and %d, "
@@ -391,15 +406,16 @@ int main(void)
 				if (round < 0)
 					continue;
 				v[impl][pi][round] = mrec;
+				share[impl][pi][round] = cpu;
 				{
 					char extra[160];
 
 					snprintf(extra, sizeof(extra),
 						 "ring=%llu bytes=%llu records=%llu onfull=retry "
-						 "lost_records=%llu pinned=%d",
+						 "lost_records=%llu pinned=%d cpu=%.2f",
 						 (unsigned long long)ring, (unsigned long long)bytes,
 						 (unsigned long long)n, (unsigned long long)lost,
-						 pinned);
+						 pinned, cpu);
 					bench_sample("W2", impl_names[impl], len, round, mrec, "Mrec/s",
 						     extra);
 				}
@@ -412,20 +428,32 @@ int main(void)
 		if (write(cmd_pipe[1], &c, sizeof(c)) != (ssize_t)sizeof(c))
 			kill(pid, SIGTERM);
 		waitpid(pid, &status, 0);
+		if (write(icmd_pipe[1], &c, sizeof(c)) == (ssize_t)sizeof(c))
+			pthread_join(iwriter, NULL);
 	}
 
 	for (int pi = 0; pi < nr_payloads; pi++) {
 		double med[NR_IMPLS];
 
 		for (int impl = 0; impl < NR_IMPLS; impl++) {
-			double p10 = quantile(v[impl][pi], (int)rounds, 0.1);
-			double p90 = quantile(v[impl][pi], (int)rounds, 0.9);
+			double clean[MAX_ROUNDS], *use = v[impl][pi], p10, p90;
+			int nc = 0, nu = (int)rounds;
 
-			med[impl] = quantile(v[impl][pi], (int)rounds, 0.5);
+			/* medians over the rounds where both sides had their CPU, if 3 or more */
+			for (int r = 0; r < rounds; r++)
+				if (share[impl][pi][r] >= CLEAN_SHARE)
+					clean[nc++] = v[impl][pi][r];
+			if (nc >= 3) {
+				use = clean;
+				nu = nc;
+			}
+			p10 = quantile(use, nu, 0.1);
+			p90 = quantile(use, nu, 0.9);
+			med[impl] = quantile(use, nu, 0.5);
 			printf("BENCH workload=W2 impl=%s payload=%zu value=%.2f unit=Mrec/s p10=%.2f "
-			       "p90=%.2f rounds=%ld ring=%llu bytes=%llu pinned=%d "
+			       "p90=%.2f rounds=%d clean=%d/%ld ring=%llu bytes=%llu pinned=%d "
 			       "lost_records=%llu\n",
-			       impl_names[impl], payloads[pi], med[impl], p10, p90, rounds,
+			       impl_names[impl], payloads[pi], med[impl], p10, p90, nu, nc, rounds,
 			       (unsigned long long)ring, (unsigned long long)bytes, pinned_all,
 			       (unsigned long long)lost_recs[impl]);
 		}
