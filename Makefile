@@ -69,6 +69,9 @@ $(O)/%.o: %.c $(wildcard include/*.h include/evring/*.h src/*.h tests/common/*.h
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
 
+# the replay tests compile the fuzz targets' sources in
+$(patsubst tests/%.c,$(O)/tests/%.o,$(wildcard tests/fuzz-replay-*.c)): $(wildcard fuzz/*.c)
+
 $(SOLIB): $(LIB_OBJS) src/libevring.map
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=src/libevring.map \
@@ -145,10 +148,15 @@ $(O)/fuzz/%: fuzz/%.c $(LIB_SRCS) $(wildcard src/*.h include/*.h include/evring/
 
 fuzz-build: $(FUZZ_BINS)
 
+# Each target runs FUZZ_SECONDS on a scratch corpus seeded from fuzz/corpus/<name>; a crash fails
+# the target (its input lands in $(O)/fuzz/, never in the tree).
 fuzz: $(FUZZ_BINS)
-	$(Q)set -e; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(O)/fuzz/corpus-$$n; \
+	$(Q)fail=0; for f in $(FUZZ_BINS); do n=$$(basename $$f); mkdir -p $(O)/fuzz/corpus-$$n; \
 		echo "fuzz $$n for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(O)/fuzz/corpus-$$n fuzz/corpus/$$n 2>&1 | tail -n 3; done
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+			-artifact_prefix=$(O)/fuzz/$$n- $(O)/fuzz/corpus-$$n fuzz/corpus/$$n \
+			> $(O)/fuzz/$$n.log 2>&1 || { fail=1; echo "FUZZ FAIL $$n"; tail -n 30 $(O)/fuzz/$$n.log; }; \
+		tail -n 2 $(O)/fuzz/$$n.log; done; exit $$fail
 
 # ---- benchmarks, demo -----------------------------------------------------------------------
 bench: $(BENCH_BINS)

@@ -20,6 +20,8 @@
 /* struct evr_ring.flags bits beyond the public EVR_RING_* ones */
 #define EVR__RING_RDONLY 0x100u /* a session opened without EVR_SESSION_WRITER */
 
+#define EVR_POS_NONE 1ull /* never a record position: those are 8-byte aligned */
+
 #define EVR_DATA_MIN 64u
 #define EVR_DATA_MAX (1ull << 30)
 #define EVR_LOST_SIZE ((uint32_t)(sizeof(struct evr_record_header) + sizeof(struct evr_lost_body)))
@@ -41,7 +43,11 @@ struct evr_ring {
 	int efd; /* in-process poll eventfd set by the reader, or -1 (read on the slow path) */
 	uint32_t flush_pending; /* a nested evr_ring_flush() left the wake to the outer commit */
 
+	uint64_t open_pos[EVR_MAX_NEST]; /* position of each level's open reservation */
+
 	/* Immutable after creation. */
+	uint32_t fast_lim; /* payloads below this take evr_ring_write()'s fast path; 0: none do */
+
 	struct evr_ctrl *ctrl;
 	uint8_t *data;
 	uint64_t data_size;
@@ -86,6 +92,7 @@ EVR_HIDDEN void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *
 EVR_HIDDEN void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_t flags,
 				    uint64_t ring_id);
 EVR_HIDDEN void evr__ring_take_writer(struct evr_ring *r);
+EVR_HIDDEN void evr__ring_set_flags(struct evr_ring *r, uint32_t flags);
 /* a record whose body starts with a u64 timestamp (misc EVR_MISC_TIME) */
 EVR_HIDDEN int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
 				  size_t len);

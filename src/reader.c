@@ -286,8 +286,9 @@ static int next_multi(struct evr_reader *rd, struct evr_record *rec)
 			/* resynchronise at the writers' reserve position; what lies between is lost */
 			uint64_t to = READ_ONCE(rd->ctrl->prod_head);
 
-			if (to - rd->pub_tail > rd->size || to - pos > rd->size || to % EVR_RECORD_ALIGN)
-				to = pos; /* even that is garbage: stay, and report again */
+			if (to - rd->pub_tail > rd->size || to - pos > rd->size ||
+			    to % EVR_RECORD_ALIGN || to == pos)
+				to = pos + EVR_RECORD_ALIGN; /* even that is garbage: step a word */
 			rd->tail = to;
 			return corrupt(rd, to - pos);
 		}
@@ -318,10 +319,10 @@ int evr_reader_next(struct evr_reader *rd, struct evr_record *rec)
 {
 	if (!rd || !rec)
 		return -EINVAL;
+	if (rd->broken)
+		return 0; /* the rest of a corrupt batch is skipped */
 	if (rd->multi)
 		return next_multi(rd, rec);
-	if (rd->broken)
-		return 0;
 	if (rd->backward)
 		return next_backward(rd, rec);
 	while (rd->tail != rd->head) {

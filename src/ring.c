@@ -55,6 +55,8 @@ _Static_assert(offsetof(struct evr_ctrl, data_tail) == 1032, "data_tail at 1032"
 _Static_assert(offsetof(struct evr_ctrl, magic) == 1088, "evring fields follow perf's");
 _Static_assert(offsetof(struct evr_ctrl, paused) % 64 == 0, "reader line");
 _Static_assert(offsetof(struct evr_ctrl, nest) % 64 == 0, "writer line");
+_Static_assert(offsetof(struct evr_ctrl, disabled) == offsetof(struct evr_ctrl, paused) + 4,
+	       "the fast path loads paused and disabled as one word");
 _Static_assert(sizeof(struct evr_ctrl) <= 4096, "control page fits one page");
 _Static_assert(sizeof(struct evr_record_header) == sizeof(struct perf_event_header),
 	       "record header is perf's");
@@ -85,12 +87,27 @@ void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint6
 	r->data = data;
 	r->data_size = size;
 	r->mask = size - 1;
-	r->flags = flags;
 	r->efd = -1;
+	for (int i = 0; i < EVR_MAX_NEST; i++)
+		r->open_pos[i] = EVR_POS_NONE;
+	evr__ring_set_flags(r, flags);
 	/* untrusted: any value is safe for the writer (room checks treat a bad tail as full) */
 	r->head = READ_ONCE(c->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
 	r->tail_cache = READ_ONCE(c->data_tail);
 	r->wake_tail = r->tail_cache;
+}
+
+void evr__ring_set_flags(struct evr_ring *r, uint32_t flags)
+{
+	uint64_t lim = r->data_size - EVR_LOST_SIZE - sizeof(struct evr_record_header) - 7;
+
+	r->flags = flags;
+	/* the fast path writes whole records into a mirrored forward single-writer ring */
+	if ((flags & (EVR_RING_MIRROR | EVR_RING_OVERWRITE | EVR_RING_MULTI | EVR__RING_RDONLY)) !=
+	    EVR_RING_MIRROR)
+		r->fast_lim = 0;
+	else
+		r->fast_lim = (uint32_t)(lim < EVR_PAYLOAD_MAX ? lim : EVR_PAYLOAD_MAX + 1);
 }
 
 /*
@@ -191,19 +208,9 @@ void evr_ring_destroy(struct evr_ring *r)
  * publishes: a handler landing in between publishes its newer head, and then we overwrite it
  * with our older one, so the reader sees data_head go back.
  */
-static inline void output_end(struct evr_ring *r)
+static __attribute__((always_inline)) inline int publish_outer(struct evr_ring *r,
+								 struct evr_ctrl *c, uint64_t head)
 {
-	struct evr_ctrl *c = r->ctrl;
-	uint32_t nest;
-	uint64_t head;
-
-again:
-	nest = READ_ONCE(c->nest);
-	if (nest > 1) {
-		WRITE_ONCE(c->nest, nest - 1); /* an outer writer will publish */
-		return;
-	}
-	head = local_read(&r->head); /*1*/
 #ifdef EVR_BROKEN_NEST_ORDER
 	barrier();
 	WRITE_ONCE(c->nest, 0);
@@ -223,8 +230,25 @@ again:
 	if (unlikely(head != local_read(&r->head))) { /*4*/
 		WRITE_ONCE(c->nest, 1);
 		barrier();
-		goto again;
+		return 1;
 	}
+	return 0;
+}
+
+static __attribute__((always_inline)) inline void output_end(struct evr_ring *r)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint32_t nest;
+	uint64_t head;
+
+	do {
+		nest = READ_ONCE(c->nest);
+		if (nest > 1) {
+			WRITE_ONCE(c->nest, nest - 1); /* an outer writer will publish */
+			return;
+		}
+		head = local_read(&r->head); /*1*/
+	} while (publish_outer(r, c, head));
 	/*
 	 * Wakeups: one compare per commit against the live watermark (a reader-owned word that
 	 * stays in our cache); the slow path runs when a watermark may be unread since our last
@@ -237,6 +261,16 @@ again:
 		evr__wake_slow(r, head, 0);
 }
 
+/*
+ * While a loss is pending, tail_cache claims the ring is full: evr_ring_write()'s fast path then
+ * falls through to reserve(), which emits the LOST record. Every place that may leave a loss
+ * pending calls this: lose() itself, and reserve() when it re-read data_tail without emitting.
+ */
+static inline void poison_tail(struct evr_ring *r, uint64_t pos)
+{
+	r->tail_cache = pos - r->data_size - 1;
+}
+
 /* Count a lost record; runs between nest++ and output_end(), so it nests like a write. */
 static void lose(struct evr_ring *r, uint64_t cause, uint64_t pos)
 {
@@ -247,6 +281,7 @@ static void lose(struct evr_ring *r, uint64_t cause, uint64_t pos)
 	local_or(&r->lost_causes, cause);
 	barrier();
 	local_add(&r->lost, 1);
+	poison_tail(r, pos);
 	local_add(cause == EVR_LOST_FULL ? &r->ctrl->lost_full : &r->ctrl->lost_paused, 1);
 }
 
@@ -302,8 +337,8 @@ static inline int has_room(uint64_t head, uint64_t tail, uint64_t need, uint64_t
  * head and our cmpxchg at D fails and retries. @count is 0 only for evr_ring_flush()'s
  * carrier, which must not count itself as lost.
  */
-static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_slot *s,
-			  int count)
+static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uint32_t type,
+							  size_t len, struct evr_slot *s, int count)
 {
 	struct evr_ctrl *c = r->ctrl;
 	uint64_t head, new, tail, pos, pend;
@@ -367,6 +402,8 @@ static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct 
 				if (!has_room(head, tail, need, r->data_size)) {
 					if (count)
 						lose(r, EVR_LOST_FULL, head);
+					else if (local_read(&r->lost))
+						poison_tail(r, head);
 					output_end(r);
 					return -ENOSPC;
 				}
@@ -374,6 +411,10 @@ static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct 
 			new = head + need;
 		}
 	} while (local_cmpxchg(&r->head, head, new) != head); /*D*/
+
+	/* a handler lost a record after we looked at lost, and we may have re-read the tail */
+	if (unlikely(!pend && local_read(&r->lost)))
+		poison_tail(r, new);
 
 	/* [pos, pos + need) is ours: forward it is [head, new), backward [new, head). */
 	pos = (r->flags & EVR_RING_OVERWRITE) ? new : head;
@@ -397,6 +438,7 @@ static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct 
 	s->hdr = h;
 	s->level = nest;
 	s->wrap = 0;
+	r->open_pos[nest] = pos; /* this level's open reservation, checked by finish() */
 	if (likely(r->flags & EVR_RING_MIRROR)) {
 		s->data = h + 1; /* the second view makes it contiguous */
 	} else if ((off = (uint32_t)((pos + sizeof(*h)) & r->mask)) + size - sizeof(*h) <=
@@ -412,10 +454,13 @@ static inline int reserve(struct evr_ring *r, uint32_t type, size_t len, struct 
 	return 0;
 }
 
-static inline int finish(struct evr_ring *r, struct evr_slot *s, int discard)
+static __attribute__((always_inline)) inline int finish(struct evr_ring *r, struct evr_slot *s,
+							 int discard)
 {
-	if (unlikely(s->level + 1 != READ_ONCE(r->ctrl->nest)))
-		return -EINVAL; /* not the innermost open reservation */
+	if (unlikely(s->level + 1 != READ_ONCE(r->ctrl->nest) || s->level >= EVR_MAX_NEST ||
+		     r->open_pos[s->level] != s->pos))
+		return -EINVAL; /* not the innermost open reservation, or committed already */
+	r->open_pos[s->level] = EVR_POS_NONE;
 	if (discard)
 		((struct evr_record_header *)s->hdr)->type = EVR_TYPE_PAD;
 	if (unlikely(s->wrap)) {
@@ -461,7 +506,9 @@ int evr_ring_discard(struct evr_ring *r, struct evr_slot *s)
 	return finish(r, s, 1);
 }
 
-int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len)
+/* Every write the fast path does not take: nested, paused, lossy, unmirrored, multi-producer. */
+static __attribute__((noinline, cold)) int write_general(struct evr_ring *r, uint32_t id,
+							  const void *data, size_t len)
 {
 	struct evr_slot s;
 	int err;
@@ -474,14 +521,75 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 		err = evr__mp_reserve(r, EVR_TYPE_APP + id, len, &s, 1);
 		if (unlikely(err))
 			return err;
-		memcpy(s.data, data, len);
+		if (len) /* data may be NULL for an empty record */
+			memcpy(s.data, data, len);
 		return evr__mp_finish(r, &s, 0);
 	}
 	err = reserve(r, EVR_TYPE_APP + id, len, &s, 1);
 	if (unlikely(err))
 		return err;
-	memcpy(s.data, data, len);
+	if (len)
+		memcpy(s.data, data, len);
 	return finish(r, &s, 0);
+}
+
+/*
+ * The common case, reserve() + finish() specialised: a mirrored forward ring, the outermost
+ * writer (nest was 0), not paused or disabled, no loss to report, room per the cached tail.
+ * Anything else backs out (nest restored) and takes write_general(). A handler that runs
+ * anywhere in here sees nest == 1 and only reserves after us; the cmpxchg notices it, and
+ * publish_outer() publishes its record with ours.
+ */
+int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len)
+{
+	struct evr_ctrl *c;
+	uint64_t head, new, hw;
+	uint32_t size, nest;
+	uint8_t *h;
+
+	if (unlikely(!r || len >= r->fast_lim || id > EVR_APP_ID_MAX || !data))
+		return write_general(r, id, data, len);
+	c = r->ctrl;
+	size = evr__record_size(len);
+	nest = READ_ONCE(c->nest);
+	WRITE_ONCE(c->nest, nest + 1);
+	barrier();
+	/*
+	 * paused and disabled in one load; acquire: pairs with the release in
+	 * evr_ring_set_paused(), as in reserve(). A pending loss needs no test here: lose()
+	 * poisoned tail_cache, so the room check below sends us to write_general().
+	 */
+	if (unlikely(nest | load_acquire((const uint64_t *)&c->paused)))
+		goto general;
+	head = local_read(&r->head);
+	new = head + size;
+	/*
+	 * Only the cached tail here: re-reading data_tail (A) is reserve()'s job, about once per
+	 * ring of bytes; and a poisoned cache (lose()) must reach reserve() to emit the LOST.
+	 */
+	if (unlikely(!has_room(head, r->tail_cache, size, r->data_size)))
+		goto general;
+	if (unlikely(local_cmpxchg(&r->head, head, new) != head))
+		goto general;
+	h = r->data + (head & r->mask);
+	hw = (uint64_t)(EVR_TYPE_APP + id) | (uint64_t)(size - sizeof(struct evr_record_header) - len)
+							<< 32 | (uint64_t)size << 48;
+	memcpy(h, &hw, sizeof(hw));
+	if (len & (EVR_RECORD_ALIGN - 1))
+		memset(h + size - EVR_RECORD_ALIGN, 0, EVR_RECORD_ALIGN); /* padding, then payload */
+	memcpy(h + sizeof(struct evr_record_header), data, len);
+	barrier();
+	if (unlikely(publish_outer(r, c, new))) {
+		output_end(r); /* handlers wrote meanwhile: publish theirs too */
+		return 0;
+	}
+	if (unlikely(new - r->wake_tail >= READ_ONCE(c->watermark)))
+		evr__wake_slow(r, new, 0);
+	return 0;
+general:
+	WRITE_ONCE(c->nest, nest);
+	barrier();
+	return write_general(r, id, data, len);
 }
 
 int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,

@@ -386,7 +386,7 @@ int evr_session_open_fd(int fd, uint32_t flags, struct evr_session **out)
 			goto fail;
 		}
 		if (!(flags & EVR_SESSION_WRITER))
-			s->rings[i].flags |= EVR__RING_RDONLY;
+			evr__ring_set_flags(&s->rings[i], s->rings[i].flags | EVR__RING_RDONLY);
 	}
 	*out = s;
 	return 0;

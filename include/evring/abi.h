@@ -127,7 +127,7 @@ struct evr_ctrl {
 
 	/* byte 1216: written only by the reader */
 	uint32_t paused; /* R: set/cleared by evr_ring_set_paused(); W reads it per record */
-	uint32_t reader_flags; /* R: reserved, zero */
+	uint32_t disabled; /* R: nonzero stops every write (-ESHUTDOWN): a kill switch */
 	uint32_t reader_waiting; /* R: EVR_WAITING_* bits; store, then full barrier (wakeups) */
 	uint32_t reader_pid; /* R: informational */
 	uint64_t watermark; /* R: wake the reader when this many bytes are unread; 0 = half */
@@ -135,7 +135,7 @@ struct evr_ctrl {
 
 	/* byte 1280: written only by the writer context, read by anyone */
 	uint32_t nest; /* W: nesting depth; a pausing reader waits for 0 (after membarrier) */
-	uint32_t disabled; /* W: set when an internal invariant broke; writes fail -ESHUTDOWN */
+	uint32_t writer_flags; /* W: reserved, zero */
 	uint64_t lost_full; /* W: records lost for want of room (total, monotonic) */
 	uint64_t lost_paused; /* W: records refused while paused */
 	uint64_t err_msgsize; /* W: -EMSGSIZE returns */
