@@ -141,6 +141,9 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/* orders against a signal handler on this thread (a compiler barrier) */
+#define barrier_signal() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+
 static inline uint64_t head_now(void)
 {
 	return __atomic_load_n(&R.ctrl->data_head, __ATOMIC_ACQUIRE);
@@ -271,14 +274,24 @@ static void observe_violation(uint64_t head, uint64_t seen, uint64_t pc, uint64_
 	_exit(T_FAIL);
 }
 
+/*
+ * Compare with what was seen *before* our load: a handler may run between the load and the
+ * compare, publish and record a newer head, and our older value would then look like a step back.
+ * A handler landing after the compare may make the update below lower tls_seen a little; that
+ * weakens the next check, never makes it report a false step back.
+ */
 static void observe(uint64_t pc)
 {
-	uint64_t h = head_now();
+	uint64_t seen = tls_seen, seen_pc = tls_seen_pc, h;
 
-	if (h < tls_seen)
-		observe_violation(h, tls_seen, pc, tls_seen_pc);
-	tls_seen = h;
-	tls_seen_pc = pc;
+	barrier_signal();
+	h = head_now();
+	if (h < seen)
+		observe_violation(h, seen, pc, seen_pc);
+	if (h > tls_seen) {
+		tls_seen = h;
+		tls_seen_pc = pc;
+	}
 }
 
 static void on_trap(int sig, siginfo_t *si, void *ucv)
