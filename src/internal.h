@@ -58,7 +58,6 @@ struct evr_ring {
 	size_t map_len;
 	uint8_t *bounce; /* without the mirror: EVR_MAX_NEST wrap buffers of bounce_size bytes */
 	uint32_t bounce_size;
-	int membarrier_ready; /* reader side: private expedited membarrier registered */
 };
 
 /* clock.c: the timestamp source, fixed at the first use in a process */
@@ -101,6 +100,44 @@ EVR_HIDDEN int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t st
 EVR_HIDDEN void evr__wake_slow(struct evr_ring *r, uint64_t head, int force);
 EVR_HIDDEN void evr__wake_check(struct evr_ring *r, uint64_t head);
 EVR_HIDDEN void evr__wake_flush(struct evr_ring *r);
+EVR_HIDDEN int evr__membarrier_register(void);
+EVR_HIDDEN extern int evr__writer_fence;
+
+/*
+ * The commit's wake check, after data_head (B) is published, for single-writer rings. Cheap
+ * while a watermark is not yet unread (one compare against the live watermark); otherwise one
+ * look at data_tail and, while it stays that far behind, one at reader_waiting per commit: both
+ * words sit in cache lines this writer already holds, and no fence is needed here.
+ *
+ * W: our store of data_head comes before our load of reader_waiting; pairs with R in
+ * evr_reader_wait(), which stores reader_waiting, then runs membarrier(), then loads data_head.
+ * The membarrier puts a full barrier between our store and our load if they straddle it, so at
+ * least one side sees the other's store; the compiler barrier keeps them in program order. A
+ * process whose registration failed fences itself (evr__writer_fence).
+ *
+ * Why check every commit while the reader lags: a reader may go to sleep having read only part
+ * of what it saw; it must be woken at its tail + watermark, which can be any head from the
+ * tail we last saw + watermark on (models/wakeup.pml, SRC_WAKE_NEXT, shows the lost wakeup of
+ * checking later).
+ */
+static inline void evr__wake_check_spsc(struct evr_ring *r, struct evr_ctrl *c, uint64_t head)
+{
+	uint64_t wm = READ_ONCE(c->watermark), tail;
+
+	if (likely(head - r->wake_tail < wm))
+		return;
+	tail = READ_ONCE(c->data_tail); /* a distance only: nothing is read through it */
+	r->wake_tail = tail;
+	if (head - tail < wm && !r->flush_pending)
+		return;
+	if (unlikely(evr__writer_fence))
+		smp_mb();
+	else
+		barrier();
+	if (unlikely(READ_ONCE(c->reader_waiting) || r->flush_pending))
+		evr__wake_slow(r, head, 0);
+}
+EVR_HIDDEN int evr__membarrier_all(int self_fencing_writer);
 
 /* mpsc.c: the multi-producer writer */
 EVR_HIDDEN int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_slot *s,

@@ -119,6 +119,7 @@ void evr__ring_take_writer(struct evr_ring *r)
 	r->head = READ_ONCE(r->ctrl->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
 	r->wake_tail = READ_ONCE(r->ctrl->data_tail);
 	store_release(&r->ctrl->nest, 0); /* pairs with the acquire in wait_quiescent() */
+	WRITE_ONCE(r->ctrl->writer_flags, evr__membarrier_register() ? EVR_WRITER_SELF_FENCE : 0);
 	WRITE_ONCE(r->ctrl->writer_pid, getpid());
 	WRITE_ONCE(r->ctrl->writer_tid, gettid());
 }
@@ -256,9 +257,8 @@ static __attribute__((always_inline)) inline void output_end(struct evr_ring *r)
 	 * every commit while it lags by more (docs/ordering.md). Overwrite rings have no reader
 	 * to wake: they are read as snapshots.
 	 */
-	if (unlikely(head - r->wake_tail >= READ_ONCE(c->watermark)) &&
-	    !(r->flags & EVR_RING_OVERWRITE))
-		evr__wake_slow(r, head, 0);
+	if (!(r->flags & EVR_RING_OVERWRITE))
+		evr__wake_check_spsc(r, c, head);
 }
 
 /*
@@ -583,8 +583,7 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 		output_end(r); /* handlers wrote meanwhile: publish theirs too */
 		return 0;
 	}
-	if (unlikely(new - r->wake_tail >= READ_ONCE(c->watermark)))
-		evr__wake_slow(r, new, 0);
+	evr__wake_check_spsc(r, c, new);
 	return 0;
 general:
 	WRITE_ONCE(c->nest, nest);
@@ -664,21 +663,19 @@ int evr_ring_flush(struct evr_ring *r)
 /*
  * Wait until no write that could have missed paused == 1 is in flight.
  * Writer: nest = n+1 (B in reserve()); barrier; read paused.  Reader: paused = 1; membarrier;
- * read nest. membarrier() runs a full barrier on every thread of this process, so it is the
- * writer's half of this store-load pair for free: either the writer sees paused, or we see its
- * nest raised and wait for its output_end() (release store of 0, paired with our acquire).
+ * read nest. membarrier() runs a full barrier on every thread of the writers' processes
+ * (wait.c), so it is the writer's half of this store-load pair for free: either the writer
+ * sees paused, or we see its nest raised and wait for its output_end() (release store of 0,
+ * paired with our acquire).
  */
 static int wait_quiescent(struct evr_ring *r, int timeout_ms)
 {
 	struct timespec start, now, nap = { 0, 50000 };
+	int err;
 
-	if (!r->membarrier_ready) {
-		if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) < 0)
-			return -errno;
-		r->membarrier_ready = 1;
-	}
-	if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) < 0)
-		return -errno;
+	err = evr__membarrier_all(READ_ONCE(r->ctrl->writer_flags) & EVR_WRITER_SELF_FENCE);
+	if (err)
+		return err;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	/* acquire: pairs with the release store of nest = 0 in output_end() */
 	while (load_acquire(&r->ctrl->nest) != 0) {

@@ -8,6 +8,8 @@
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -16,6 +18,41 @@
 #include "atomic.h"
 #include "internal.h"
 #include "reader.h"
+
+/*
+ * The store-load pairs between writers and a reader (wakeups here, pause in ring.c) are
+ * asymmetric: writers, on the hot path, order their store and their load with a compiler
+ * barrier only; the reader, on its rare path, issues membarrier(), which runs a full barrier on
+ * every CPU running a thread of a registered process. Writer processes register once. Where the
+ * kernel refuses, that process's writers fence themselves (writer_fence) and say so in each
+ * ring they write (EVR_WRITER_SELF_FENCE), so a pausing reader knows to use the slow global
+ * membarrier, which needs no registration.
+ */
+static pthread_once_t register_once = PTHREAD_ONCE_INIT;
+int evr__writer_fence;
+
+static void do_register(void)
+{
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) < 0)
+		evr__writer_fence = 1;
+}
+
+int evr__membarrier_register(void)
+{
+	pthread_once(&register_once, do_register);
+	return evr__writer_fence;
+}
+
+/* The reader's half: every writer has run a full barrier when this returns 0. */
+int evr__membarrier_all(int self_fencing_writer)
+{
+	if (!self_fencing_writer &&
+	    syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0)
+		return 0;
+	if (syscall(__NR_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+		return 0; /* slow (a grace period), but covers unregistered processes */
+	return -errno;
+}
 
 static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
 {
@@ -36,25 +73,16 @@ static void wake_now(struct evr_ring *r);
 void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 {
 	struct evr_ctrl *c = r->ctrl;
-	uint64_t wm = watermark_of(c, r->data_size);
 	uint64_t tail = READ_ONCE(c->data_tail); /* a distance only: nothing is read through it */
-	uint64_t unread = head - tail;
 
-	if (unread > r->data_size)
+	if (head - tail > r->data_size)
 		tail = head - r->data_size; /* a hostile tail: fall back to "full" */
-	/*
-	 * Check again when head reaches tail + wm: no reader that may be asleep can need a wake
-	 * earlier, since its tail is at least ours (it only moves forward). With a watermark or
-	 * more unread that is the very next commit: a lagging reader that sleeps later, having
-	 * read only part of what it saw, must still be woken. (A later check, e.g. head + wm,
-	 * loses that wakeup: models/wakeup.pml, SRC_WAKE_NEXT.)
-	 */
 	r->wake_tail = tail;
 	if (r->flush_pending) {
 		r->flush_pending = 0;
 		force = 1;
 	}
-	if (!force && head - tail < wm)
+	if (!force && head - tail < watermark_of(c, r->data_size))
 		return;
 	if (force)
 		__atomic_fetch_add(&c->flush_seq, 1, __ATOMIC_RELAXED);
@@ -82,12 +110,11 @@ static void wake_now(struct evr_ring *r)
 	uint32_t waiting;
 	int saved;
 
-	/*
-	 * W: full barrier between our store of data_head (B, in output_end()) and the load of
-	 * reader_waiting; pairs with R in evr_reader_wait(), which stores reader_waiting, then
-	 * barriers, then loads data_head. At least one side sees the other's store.
-	 */
-	smp_mb();
+	/* W: see evr__wake_check() in internal.h */
+	if (unlikely(evr__writer_fence))
+		smp_mb();
+	else
+		barrier();
 	waiting = READ_ONCE(c->reader_waiting);
 	if (!waiting)
 		return;
@@ -107,6 +134,8 @@ static void wake_now(struct evr_ring *r)
 	errno = saved;
 }
 
+#define POLL_MS 10 /* longest sleep when membarrier() is unavailable */
+
 static int64_t ms_left(const struct timespec *deadline)
 {
 	struct timespec now;
@@ -121,7 +150,7 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 	struct timespec deadline;
 	uint64_t head, unread, wm;
 	uint32_t seq, flush;
-	int ret;
+	int ret, mb_ok;
 
 	if (!rd || timeout_ms < -1)
 		return -EINVAL;
@@ -142,7 +171,13 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		/* acquire: pairs with the release increment in evr__wake_slow() */
 		seq = load_acquire(&c->wake_seq);
 		__atomic_fetch_or(&c->reader_waiting, EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
-		smp_mb(); /* R: pairs with W in evr__wake_slow() */
+		/*
+		 * R: pairs with W in wake_now(). Without membarrier we cannot stand in for the
+		 * writers' fence: then sleep at most POLL_MS at a time (a late wakeup, not a lost one).
+		 */
+		mb_ok = evr__membarrier_all(0) == 0;
+		if (!mb_ok)
+			smp_mb();
 		if (rd->multi) /* reserved, maybe not yet committed: at worst we look too early */
 			head = READ_ONCE(c->prod_head);
 		else
@@ -151,12 +186,14 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		flush = READ_ONCE(c->flush_seq);
 		if (unread >= wm || flush != rd->flush_seen || timeout_ms == 0)
 			break;
-		if (timeout_ms > 0) {
-			int64_t left = ms_left(&deadline);
+		if (timeout_ms > 0 || !mb_ok) {
+			int64_t left = timeout_ms > 0 ? ms_left(&deadline) : POLL_MS;
 			struct timespec ts;
 
 			if (left <= 0)
 				break;
+			if (!mb_ok && left > POLL_MS)
+				left = POLL_MS;
 			ts.tv_sec = left / 1000;
 			ts.tv_nsec = (left % 1000) * 1000000;
 			ret = (int)syscall(SYS_futex, &c->wake_seq, FUTEX_WAIT, seq, &ts, NULL, 0);
@@ -209,6 +246,8 @@ int evr_reader_get_fd(struct evr_reader *rd)
 		WRITE_ONCE(r->efd, fd);
 	}
 	__atomic_fetch_or(&rd->ctrl->reader_waiting, EVR_WAITING_POLL, __ATOMIC_RELAXED);
-	smp_mb(); /* R: as in evr_reader_wait(); a writer past its check wakes us next time */
+	/* R: as in evr_reader_wait(); afterwards every writer's wake check sees the bit */
+	if (evr__membarrier_all(0) < 0)
+		smp_mb();
 	return r->efd;
 }

@@ -135,7 +135,7 @@ struct evr_ctrl {
 
 	/* byte 1280: written only by the writer context, read by anyone */
 	uint32_t nest; /* W: nesting depth; a pausing reader waits for 0 (after membarrier) */
-	uint32_t writer_flags; /* W: reserved, zero */
+	uint32_t writer_flags; /* W: EVR_WRITER_*, plain store when a writer context binds */
 	uint64_t lost_full; /* W: records lost for want of room (total, monotonic) */
 	uint64_t lost_paused; /* W: records refused while paused */
 	uint64_t err_msgsize; /* W: -EMSGSIZE returns */
@@ -161,6 +161,9 @@ struct evr_ctrl {
 #define EVR_SLOT_FREE 0u
 #define EVR_SLOT_OWNED 1u
 #define EVR_SLOT_ORPHAN 2u
+
+/* evr_ctrl.writer_flags */
+#define EVR_WRITER_SELF_FENCE 0x1u /* the writer's process could not register for membarrier */
 
 /* evr_ctrl.reader_waiting */
 #define EVR_WAITING_FUTEX 0x1u /* blocked (or about to block) in evr_reader_wait() */
