@@ -35,10 +35,10 @@ struct evr_ring {
 	 */
 	uint64_t head; /* reserve position: the next byte to hand out (backward: the last one) */
 	uint64_t tail_cache; /* last data_tail seen (A); stale only in the safe direction */
-	uint64_t lost; /* records lost since the last LOST record */
+	uint64_t lost; /* hint: records may be pending for a LOST record (see lose()) */
 	uint64_t lost_first; /* position of the first of them */
 	uint64_t lost_last;
-	uint64_t lost_causes; /* EVR_LOST_* bits */
+	uint64_t lost_n[2]; /* pending lost records by cause: full, paused */
 	uint64_t wake_tail; /* data_tail at the last wake check: check again at tail + watermark */
 	int efd; /* in-process poll eventfd set by the reader, or -1 (read on the slow path) */
 	uint32_t flush_pending; /* a nested evr_ring_flush() left the wake to the outer commit */

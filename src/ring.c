@@ -271,14 +271,20 @@ static inline void poison_tail(struct evr_ring *r, uint64_t pos)
 	r->tail_cache = pos - r->data_size - 1;
 }
 
-/* Count a lost record; runs between nest++ and output_end(), so it nests like a write. */
+/*
+ * Count a lost record; runs between nest++ and output_end(), so it nests like a write.
+ * Each cause has its own pending count, taken by put_lost() with its own exchange: a handler
+ * that loses a record between two of put_lost()'s exchanges lands either in this LOST record or
+ * in the next, with its cause. r->lost is only the hint that something is pending, raised after
+ * the count and cleared before it is taken, so at worst it sends a write to the general path
+ * for nothing (and a LOST slot becomes padding). first/last are approximate under nesting.
+ */
 static void lose(struct evr_ring *r, uint64_t cause, uint64_t pos)
 {
-	/* first/last are approximate when handlers lose records concurrently; the count is exact */
 	if (!local_read(&r->lost))
 		WRITE_ONCE(r->lost_first, pos);
 	WRITE_ONCE(r->lost_last, pos);
-	local_or(&r->lost_causes, cause);
+	local_add(&r->lost_n[cause == EVR_LOST_FULL ? 0 : 1], 1);
 	barrier();
 	local_add(&r->lost, 1);
 	poison_tail(r, pos);
@@ -290,12 +296,16 @@ static void put_lost(struct evr_ring *r, uint64_t pos)
 {
 	struct evr_record_header *h = (void *)(r->data + (pos & r->mask));
 	struct evr_lost_body b;
-	uint64_t n = local_xchg(&r->lost, 0);
+	uint64_t full, paused;
 	uint8_t *dst;
 	uint32_t off;
 
+	local_xchg(&r->lost, 0);
+	barrier();
+	full = local_xchg(&r->lost_n[0], 0);
+	paused = local_xchg(&r->lost_n[1], 0);
 	h->size = EVR_LOST_SIZE;
-	if (!n) {
+	if (!full && !paused) {
 		h->type = EVR_TYPE_PAD;
 		h->misc = 0;
 		return;
@@ -303,10 +313,10 @@ static void put_lost(struct evr_ring *r, uint64_t pos)
 	h->type = EVR_TYPE_LOST;
 	h->misc = EVR_MISC_EVRING;
 	b.id = r->ctrl->ring_id;
-	b.lost = n;
+	b.lost = full + paused;
 	b.first_pos = READ_ONCE(r->lost_first);
 	b.last_pos = READ_ONCE(r->lost_last);
-	b.causes = (uint32_t)local_xchg(&r->lost_causes, 0);
+	b.causes = (full ? EVR_LOST_FULL : 0) | (paused ? EVR_LOST_PAUSED : 0);
 	b.reserved = 0;
 	off = (uint32_t)((pos + sizeof(*h)) & r->mask);
 	dst = r->data + off;
