@@ -37,7 +37,7 @@
 #   BENCH_CPU_WRITER    CPU of the writer (W1, W2)                   [0]
 #   BENCH_CPU_READER    CPU of the reader (W2)                       [1]
 #   BENCH_NO_C11=1      skip the -DEVR_LOCAL_C11 build and its figure
-#   BENCH_ONLY=W1|W2    run one workload only
+#   BENCH_ONLY=W1|W2    run one workload only (W2 includes xproc); XPROC, WAKE, COMMIT too
 #   BENCH_IMPLS         only these impls, e.g. "evring,ideal"       [all]
 #   BENCH_RAW=file      also keep the raw SAMPLE lines (one per round) in file
 # Pinning that fails (one CPU, a restricted cpuset) is reported on stderr and the figures say
@@ -63,7 +63,7 @@ else
 fi
 only=${BENCH_ONLY:-}
 
-for b in w1-write w2-stream report; do
+for b in w1-write w2-stream report xproc wake; do
 	if [ ! -x "$O/bench/$b" ]; then
 		echo "bench: $O/bench/$b is missing: build it with make O=$O bench" >&2
 		exit 1
@@ -74,7 +74,10 @@ samples=$(mktemp "${TMPDIR:-/tmp}/evring-bench.XXXXXX")
 trap 'rm -f "$samples"' EXIT INT TERM
 
 c11=
-if [ "$only" != W2 ] && [ "${BENCH_NO_C11:-0}" != 1 ]; then
+w1=0 w2=0
+case "$only" in "" | W1) w1=1 ;; esac
+case "$only" in "" | W2) w2=1 ;; esac
+if [ "$w1" = 1 ] && [ "${BENCH_NO_C11:-0}" != 1 ]; then
 	if $MAKE --no-print-directory O="$O/c11" CFLAGS=-DEVR_LOCAL_C11 "$O/c11/bench/w1-write" >&2
 	then
 		c11=$O/c11/bench/w1-write
@@ -83,7 +86,7 @@ if [ "$only" != W2 ] && [ "${BENCH_NO_C11:-0}" != 1 ]; then
 	fi
 fi
 
-if [ "$only" != W2 ]; then
+if [ "$w1" = 1 ]; then
 	i=0
 	while [ "$i" -lt "$passes" ]; do
 		"$O/bench/w1-write" >>"$samples"
@@ -93,11 +96,22 @@ if [ "$only" != W2 ]; then
 		i=$((i + 1))
 	done
 fi
-if [ "$only" != W1 ]; then
+if [ "$w2" = 1 ]; then
 	"$O/bench/w2-stream" >>"$samples"
 fi
 
 if [ -n "${BENCH_RAW:-}" ]; then
 	cp "$samples" "$BENCH_RAW"
 fi
-"$O/bench/report" <"$samples"
+if [ -s "$samples" ]; then
+	"$O/bench/report" <"$samples"
+fi
+
+# Sessions and wakeups (issue 3): W2 across processes against in-process, the wakeup latency,
+# and the commit cost with no reader waiting. Each prints its own BENCH and RATIO lines.
+case "$only" in
+"" | W2 | XPROC) "$O/bench/xproc" 2>/dev/null | grep -E '^(BENCH|RATIO)' ;;
+esac
+case "$only" in
+"" | WAKE | COMMIT) "$O/bench/wake" 2>/dev/null | grep -E '^(BENCH|RATIO)' ;;
+esac
