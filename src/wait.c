@@ -168,7 +168,16 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		}
 	}
 	for (;;) {
-		/* acquire: pairs with the release increment in evr__wake_slow() */
+		/* first a plain look: after a wakeup, or with data there, no fence is needed */
+		if (rd->multi)
+			head = READ_ONCE(c->prod_head);
+		else
+			head = load_acquire(&c->data_head); /* C: pairs with B in output_end() */
+		unread = head - rd->tail;
+		flush = READ_ONCE(c->flush_seq);
+		if (unread >= wm || flush != rd->flush_seen || timeout_ms == 0)
+			break;
+		/* acquire: pairs with the release increment in wake_now() */
 		seq = load_acquire(&c->wake_seq);
 		__atomic_fetch_or(&c->reader_waiting, EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
 		/*
