@@ -336,6 +336,111 @@ EVR_API int evr_session_get_nr_rings(const struct evr_session *s);
  */
 EVR_API int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out);
 
+/* ---------------------------------------------------------------------------------------- */
+/* Channels: a set of rings with one policy, in a session; records carry timestamps */
+
+#define EVR_CHAN_SHARED 1u /* one multi-producer ring */
+#define EVR_CHAN_PERCPU 2u /* one multi-producer ring per CPU, chosen by sched_getcpu() */
+#define EVR_CHAN_THREAD 3u /* one single-writer ring per thread (slots) + a shared fallback */
+
+struct evr_chan_opts {
+	size_t sz;
+	const char *name; /* as evr_session_opts.name */
+	uint32_t policy; /* EVR_CHAN_* */
+	uint32_t nr_slots; /* EVR_CHAN_THREAD: thread slots (0: 64); others: ignored */
+	uint64_t data_size; /* per ring */
+};
+
+struct evr_chan;
+
+/**
+ * evr_chan_create() - create a channel (and the session behind it).
+ * Context: allocates; not async-signal-safe.
+ * Return: 0, -EINVAL, or as evr_session_create().
+ */
+EVR_API int evr_chan_create(const struct evr_chan_opts *opts, struct evr_chan **out);
+
+/**
+ * evr_chan_open() / evr_chan_open_fd() - map a channel made by another process.
+ * @flags: EVR_SESSION_READER and/or EVR_SESSION_WRITER.
+ * Return: as evr_session_open(); -EPROTO if the session is not a channel.
+ */
+EVR_API int evr_chan_open(const char *name, uint32_t flags, struct evr_chan **out);
+EVR_API int evr_chan_open_fd(int fd, uint32_t flags, struct evr_chan **out);
+
+/* Unmap (close) or also unlink a name this handle created (destroy). No writer may be running. */
+EVR_API void evr_chan_close(struct evr_chan *ch);
+EVR_API int evr_chan_destroy(struct evr_chan *ch);
+EVR_API struct evr_session *evr_chan_get_session(const struct evr_chan *ch);
+
+/**
+ * evr_chan_write() - write one timestamped event, whatever the channel's policy.
+ *
+ * Per-thread channels: a thread's first write claims a free slot (cmpxchg, no malloc, no lock,
+ * so it may happen in a signal handler); the slot is orphaned when the thread exits and
+ * recycled by the reader once drained; after fork() the child claims its own. With no slot
+ * left, the write goes to the shared fallback ring and is counted (never dropped silently).
+ *
+ * Context: async-signal-safe, lock-free; no system call except a thread's first write
+ * (gettid) on per-thread channels.
+ * Return: as evr_ring_write().
+ */
+EVR_API int evr_chan_write(struct evr_chan *ch, uint32_t id, const void *data, size_t len);
+
+/**
+ * evr_chan_flush() - emit pending LOST records and wake a waiting reader: on a per-thread
+ * channel for the caller's slot and the shared fallback, otherwise for every ring. A thread's
+ * slot is also flushed when the thread exits.
+ * Context: async-signal-safe; per-thread channels: the writing thread.
+ * Return: LOST records written (>= 0), -EINVAL, -ENOSPC if one did not fit.
+ */
+EVR_API int evr_chan_flush(struct evr_chan *ch);
+
+/* evr_chan_reader_opts.flags */
+#define EVR_CHAN_READ_UNORDERED 0x1u /* ring by ring, zero-copy, no merge */
+
+struct evr_chan_reader_opts {
+	size_t sz;
+	uint32_t flags;
+	uint32_t pad;
+	uint64_t window_ns; /* merge window: hold records this long to sort them (0: 1 ms) */
+	uint64_t buffer_bytes; /* records held for merging at most (0: 4 MiB) */
+};
+
+struct evr_chan_reader;
+
+/**
+ * evr_chan_reader_create() - the channel's single reader: records of all its rings, merged in
+ * timestamp order within a bounded window; a record arriving later than the window is still
+ * delivered, and counted as late.
+ * Return: 0, -EINVAL, -ENOMEM.
+ */
+EVR_API int evr_chan_reader_create(struct evr_chan *ch, const struct evr_chan_reader_opts *opts,
+				   struct evr_chan_reader **out);
+EVR_API void evr_chan_reader_destroy(struct evr_chan_reader *crd);
+
+/**
+ * evr_chan_reader_next() - the next record, or 0 if none is due yet.
+ * @drain: deliver everything held, ignoring the window (at the end of a recording).
+ * The record is valid until the next call.
+ * Return: 1, 0, or -EBADMSG (a ring was corrupt: skipped and counted).
+ */
+EVR_API int evr_chan_reader_next(struct evr_chan_reader *crd, struct evr_record *rec, bool drain);
+
+struct evr_chan_stats {
+	size_t sz;
+	uint64_t records;
+	uint64_t lost; /* sum of LOST records */
+	uint64_t late; /* delivered after a record with a later timestamp */
+	uint64_t bad; /* corrupt ring batches */
+	uint64_t fallback_writes; /* per-thread: writes that found no slot */
+	uint64_t recycled; /* per-thread: slots recycled after their thread exited */
+	uint32_t slots_owned; /* per-thread: slots now owned by a thread */
+	uint32_t pad;
+};
+
+EVR_API int evr_chan_reader_get_stats(const struct evr_chan_reader *crd, struct evr_chan_stats *st);
+
 /**
  * evr_clock_now() - the timestamp clock in CLOCK_MONOTONIC nanoseconds (TSC-based where the CPU
  * has an invariant TSC, calibrated once per process).

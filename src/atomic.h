@@ -33,8 +33,6 @@
 /* Compiler barrier: orders against a signal handler on this thread, emits no instruction. */
 #define barrier() atomic_signal_fence(memory_order_seq_cst)
 
-/* Full barrier: orders earlier stores before later loads (the Dekker pairs of wakeups). */
-#define smp_mb() atomic_thread_fence(memory_order_seq_cst)
 
 /* Cross-thread RMW, for the multi-producer paths. */
 #define cmpxchg_acq_rel(p, oldp, v)                                                              \
@@ -58,6 +56,18 @@
 #if __has_feature(thread_sanitizer)
 #define EVR_TSAN 1
 #endif
+#endif
+
+/*
+ * Full barrier: orders earlier stores before later loads (the fallbacks of the store-load
+ * pairs, when membarrier() is unavailable). ThreadSanitizer does not model fences; a seq_cst
+ * RMW on a private word is a full barrier it understands.
+ */
+#ifdef EVR_TSAN
+static int evr_fence_word __attribute__((unused));
+#define smp_mb() ((void)__atomic_fetch_or(&evr_fence_word, 0, __ATOMIC_SEQ_CST))
+#else
+#define smp_mb() atomic_thread_fence(memory_order_seq_cst)
 #endif
 
 #if defined(__x86_64__) && !defined(EVR_LOCAL_C11) && !defined(EVR_TSAN)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "atomic.h"
 #include "evring.h"
 
 #define EVR_HIDDEN __attribute__((visibility("hidden")))
@@ -149,6 +150,7 @@ struct evr_session;
 EVR_HIDDEN int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_flags,
 				   uint32_t policy, struct evr_session **out);
 EVR_HIDDEN uint32_t evr__session_policy(const struct evr_session *s);
+EVR_HIDDEN int evr__session_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out);
 
 /* shm.c */
 EVR_HIDDEN int evr__map_anon(size_t page, uint64_t data_size, void **map, size_t *len);

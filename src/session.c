@@ -294,7 +294,7 @@ static int session_validate(struct evr_session *s, const struct evr_session_hdr 
 	if (READ_ONCE(h->dir_size) != s->dir_size)
 		return -EBADMSG;
 	s->policy = READ_ONCE(h->chan_policy);
-	if (s->policy > 3) /* EVR_CHAN_*: channels come in a later change */
+	if (s->policy > EVR_CHAN_THREAD)
 		return -EBADMSG;
 	memcpy(s->dir, (const void *)h->entries, n * sizeof(*s->dir));
 	s->nr_rings = n;
@@ -424,6 +424,15 @@ int evr_session_get_fd(const struct evr_session *s)
 int evr_session_get_nr_rings(const struct evr_session *s)
 {
 	return s ? (int)s->nr_rings : -EINVAL;
+}
+
+/* A ring's handle without taking the writer role: channels hand slots out themselves. */
+int evr__session_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out)
+{
+	if (!s || !out || idx >= s->nr_rings)
+		return -EINVAL;
+	*out = &s->rings[idx];
+	return 0;
 }
 
 int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out)
