@@ -546,28 +546,28 @@ static __attribute__((noinline, cold)) int write_general(struct evr_ring *r, uin
 /*
  * The common case, reserve() + finish() specialised: a mirrored forward ring, the outermost
  * writer (nest was 0), not paused or disabled, no loss to report, room per the cached tail.
- * Anything else backs out (nest restored) and takes write_general(). A handler that runs
- * anywhere in here sees nest == 1 and only reserves after us; the cmpxchg notices it, and
- * publish_outer() publishes its record with ours.
+ * Anything else backs out (nest restored) and returns 1 for the general path. A handler that
+ * runs anywhere in here sees nest == 1 and only reserves after us; the cmpxchg notices it, and
+ * publish_outer() publishes its record with ours. @ts: the body starts with @stamp.
  */
-int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len)
+static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, uint32_t type,
+							     const void *data, size_t len,
+							     int ts, uint64_t stamp)
 {
-	struct evr_ctrl *c;
+	struct evr_ctrl *c = r->ctrl;
+	size_t body = len + (ts ? sizeof(stamp) : 0);
 	uint64_t head, new, hw;
 	uint32_t size, nest;
 	uint8_t *h;
 
-	if (unlikely(!r || len >= r->fast_lim || id > EVR_APP_ID_MAX || !data))
-		return write_general(r, id, data, len);
-	c = r->ctrl;
-	size = evr__record_size(len);
+	size = evr__record_size(body);
 	nest = READ_ONCE(c->nest);
 	WRITE_ONCE(c->nest, nest + 1);
 	barrier();
 	/*
 	 * paused and disabled in one load; acquire: pairs with the release in
 	 * evr_ring_set_paused(), as in reserve(). A pending loss needs no test here: lose()
-	 * poisoned tail_cache, so the room check below sends us to write_general().
+	 * poisoned tail_cache, so the room check below sends us to the general path.
 	 */
 	if (unlikely(nest | load_acquire((const uint64_t *)&c->paused)))
 		goto general;
@@ -582,12 +582,19 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 	if (unlikely(local_cmpxchg(&r->head, head, new) != head))
 		goto general;
 	h = r->data + (head & r->mask);
-	hw = (uint64_t)(EVR_TYPE_APP + id) | (uint64_t)(size - sizeof(struct evr_record_header) - len)
-							<< 32 | (uint64_t)size << 48;
+	hw = (uint64_t)type |
+	     (uint64_t)((size - sizeof(struct evr_record_header) - body) |
+			(ts ? EVR_MISC_TIME : 0)) << 32 |
+	     (uint64_t)size << 48;
 	memcpy(h, &hw, sizeof(hw));
-	if (len & (EVR_RECORD_ALIGN - 1))
+	if (body & (EVR_RECORD_ALIGN - 1))
 		memset(h + size - EVR_RECORD_ALIGN, 0, EVR_RECORD_ALIGN); /* padding, then payload */
-	memcpy(h + sizeof(struct evr_record_header), data, len);
+	h += sizeof(struct evr_record_header);
+	if (ts) {
+		memcpy(h, &stamp, sizeof(stamp));
+		h += sizeof(stamp);
+	}
+	memcpy(h, data, len);
 	barrier();
 	if (unlikely(publish_outer(r, c, new))) {
 		output_end(r); /* handlers wrote meanwhile: publish theirs too */
@@ -598,11 +605,20 @@ int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len
 general:
 	WRITE_ONCE(c->nest, nest);
 	barrier();
-	return write_general(r, id, data, len);
+	return 1;
 }
 
-int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
-		       size_t len)
+int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len)
+{
+	if (unlikely(!r || len >= r->fast_lim || id > EVR_APP_ID_MAX || !data ||
+		     fast_write(r, EVR_TYPE_APP + id, data, len, 0, 0)))
+		return write_general(r, id, data, len);
+	return 0;
+}
+
+static __attribute__((noinline, cold)) int write_ts_general(struct evr_ring *r, uint32_t type,
+							      uint64_t stamp, const void *data,
+							      size_t len)
 {
 	struct evr_slot s;
 	int err;
@@ -617,7 +633,8 @@ int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const 
 			return err;
 		s.wrap = EVR_MISC_TIME; /* extra misc bits, carried to the commit word */
 		memcpy(s.data, &stamp, sizeof(stamp));
-		memcpy((uint8_t *)s.data + sizeof(stamp), data, len);
+		if (len)
+			memcpy((uint8_t *)s.data + sizeof(stamp), data, len);
 		return evr__mp_finish(r, &s, 0);
 	}
 	err = reserve(r, type, len + sizeof(stamp), &s, 1);
@@ -625,8 +642,18 @@ int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const 
 		return err;
 	((struct evr_record_header *)s.hdr)->misc |= EVR_MISC_TIME;
 	memcpy(s.data, &stamp, sizeof(stamp)); /* slot data is contiguous, bounced or not */
-	memcpy((uint8_t *)s.data + sizeof(stamp), data, len);
+	if (len)
+		memcpy((uint8_t *)s.data + sizeof(stamp), data, len);
 	return finish(r, &s, 0);
+}
+
+int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
+		       size_t len)
+{
+	if (unlikely(len + sizeof(stamp) >= r->fast_lim || !data ||
+		     fast_write(r, type, data, len, 1, stamp)))
+		return write_ts_general(r, type, stamp, data, len);
+	return 0;
 }
 
 int evr_ring_flush(struct evr_ring *r)
