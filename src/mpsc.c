@@ -29,7 +29,11 @@ static inline uint64_t hdr_word(uint32_t type, uint32_t misc, uint32_t size)
 /* Give a reservation's header its final value: E, the commit. */
 static inline void publish(uint64_t *hdr, uint64_t w)
 {
+#ifdef EVR_BROKEN_MPSC_RELAXED_COMMIT /* must-fail control: TSAN must report the reader's reads */
+	__atomic_store_n(hdr, w, __ATOMIC_RELAXED);
+#else
 	store_release(hdr, w); /* E: pairs with F, the reader's acquire load in next_multi() */
+#endif
 }
 
 /*
@@ -53,6 +57,7 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 	struct evr_ctrl *c = r->ctrl;
 	uint64_t head, tail, need, pend;
 	uint32_t size;
+	int reloads = 0;
 	uint8_t *p;
 
 	if (unlikely(len > EVR_PAYLOAD_MAX || evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
@@ -70,6 +75,17 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 		need = size + (pend ? EVR_LOST_SIZE : 0);
 		/* A: pairs with D in end_multi(): the space we take was read and zeroed */
 		tail = load_acquire(&c->data_tail);
+		/*
+		 * Our head may be older than the tail: others (a handler of ours, too) reserved
+		 * and the reader consumed since we read it. Read it again (a few times: handlers
+		 * may keep landing here); a tail that stays ahead is a hostile reader's, and we
+		 * refuse rather than spin.
+		 */
+		if (unlikely((int64_t)(tail - head) > 0 && reloads < 16)) {
+			head = READ_ONCE(c->prod_head);
+			reloads++;
+			continue;
+		}
 		if (unlikely(head - tail > r->data_size || need > r->data_size - (head - tail))) {
 			if (count) {
 				__atomic_fetch_add(&c->mp_lost, 1, __ATOMIC_RELAXED);
