@@ -1,8 +1,49 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Spin model of the wakeup protocol (src/wait.c evr__wake_slow() and evr_reader_wait(), with
- * output_end() and evr_ring_flush() of src/ring.c) on x86-TSO: one writer, one reader, the
- * kernel futex. Run by tests/t-model-wakeup.sh; see there for the build flags.
+ * Spin model of the wakeup protocol on x86-TSO: one writer, one reader, the kernel futex and
+ * membarrier(). Writer: a commit as evr_ring_write()/output_end() make it (payload, then B, the
+ * data_head store), then evr__wake_check_spsc() (src/internal.h), evr__wake_slow() and
+ * wake_now() (src/wait.c); evr_ring_flush() (src/ring.c) between commits, and a flush from a
+ * signal handler inside a write (flush_pending). Reader: evr_reader_begin/next/end, then
+ * evr_reader_wait(rd, -1) (src/wait.c). Run by tests/t-model-wakeup.sh; see there for the
+ * build flags.
+ *
+ * The protocol (commit "Asymmetric fences for wakeups and pause")
+ *   writer, after B:   if head - wake_tail >= WM (or flush_pending):
+ *                          tail = data_tail; wake_tail = tail;
+ *                          if head - tail >= WM or flush_pending:
+ *                              barrier()  -- compiler only: program order, no mfence (W)
+ *                              if reader_waiting or flush_pending: evr__wake_slow(head, 0)
+ *   evr__wake_slow:    tail = data_tail; wake_tail = tail; flush_pending -> force;
+ *                      if !force and head - tail < WM: return;
+ *                      if force: lock xadd flush_seq; wake_now()
+ *   wake_now:          barrier() (W again); if reader_waiting: lock xadd wake_seq; FUTEX_WAKE
+ *   evr_ring_flush:    (nest == 0) evr__wake_slow(head, 1); inside a write: flush_pending = 1
+ *                      and wake_tail = head - data_size (here: "|| fpend" in the check, the
+ *                      same thing since data_size >= WM)
+ *   reader:            seq = wake_seq; lock or reader_waiting; membarrier(GLOBAL_EXPEDITED) (R);
+ *                      load data_head (C) and flush_seq; if nothing due: FUTEX_WAIT(seq)
+ *   W and R are the two halves of a store-load (Dekker) pair: writer "store data_head; load
+ *   reader_waiting", reader "store reader_waiting; load data_head". The writer has no fence; the
+ *   reader's membarrier() makes the writer's CPU execute one.
+ *
+ * x86-TSO
+ *   Each CPU (writer W, reader R) has a FIFO store buffer sb[p]. A store appends to it; a
+ *   separate flusher process per CPU moves the oldest entry to mem[] at any time (Promela's
+ *   interleaving makes the drain timing nondeterministic). A load returns the newest entry for
+ *   its address in the own buffer, else mem[] (store forwarding). smp_mb() (mfence) blocks until
+ *   the own buffer is empty; a locked RMW (lock xadd on wake_seq and flush_seq, lock or/and on
+ *   reader_waiting) waits for the own buffer to drain and then updates mem[] directly; a futex
+ *   system call is fenced too (the bucket spinlock). Stores are FIFO and loads are not reordered
+ *   with loads, so acquire/release and compiler barriers are plain program order on TSO: the
+ *   only reordering left is a later load passing an earlier buffered store.
+ *
+ * membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)
+ *   A system call: smp_mb on entry and exit, so the reader's buffer is drained first. Then, at
+ *   one atomic point during the call, the IPI makes the writer's CPU execute a full barrier:
+ *   the writer's whole buffer is moved to mem[] in one step, between two of the writer's
+ *   instructions (wherever the IPI lands). Only a registered writer process gets the IPI; an
+ *   unregistered one (registration refused) fences itself instead: WRITER_FENCE.
  *
  * What is checked
  *   safety:  every byte the reader consumes or is told is ready was written (B pairs with C);
@@ -16,34 +57,41 @@
  *            end state", i.e. a lost wakeup. No LTL or fairness is needed: the writer runs a
  *            bounded number of commits, so every execution terminates.
  *
- * x86-TSO
- *   Each CPU (writer W, reader R) has a FIFO store buffer sb[p]. A store appends to it; a
- *   separate flusher process per CPU moves the oldest entry to mem[] at any time (Promela's
- *   interleaving makes the drain timing nondeterministic). A load returns the newest entry for
- *   its address in the own buffer, else mem[] (store forwarding). smp_mb() (mfence) blocks until
- *   the own buffer is empty; so does a locked RMW (lock xadd on wake_seq) and a futex system
- *   call (the kernel takes the hash-bucket spinlock, a locked instruction). Stores are FIFO and
- *   loads are not reordered with loads, so acquire/release are plain accesses on TSO: the only
- *   reordering left is a later load passing an earlier buffered store -- the one the W/R
- *   barriers exist for.
+ * Variants (spin -D...):
+ *   WRITER_FENCE       writer process not registered: smp_mb() at W (evr__writer_fence), and the
+ *                      reader's membarrier(GLOBAL_EXPEDITED) does not IPI it (it fences the
+ *                      reader only)                                     -> must hold
+ *   NO_MEMBARRIER_IPI  the reader fences only itself (smp_mb()) while the writer has no fence;
+ *                      also "an unregistered writer that forgot to fence" -> lost wakeup
+ *   NO_READER_MB       the reader has neither membarrier() nor smp_mb() -> lost wakeup
+ *   PLAIN_WAITING      reader_waiting set/cleared by plain stores instead of lock or/and. With
+ *                      WRITER_FENCE NO_READER_MB PLAIN_WAITING           -> lost wakeup (the
+ *                      reader's half of the pair is live); with WRITER_FENCE NO_READER_MB and
+ *                      the locked or the model holds: on x86 the lock or is itself R
+ *   SRC_WAKE_NEXT      the first wake_next rule of src/wait.c: after a check that found a
+ *                      watermark unread (or forced), the next check comes a watermark after
+ *                      head (wake_tail = head), as if the reader had consumed up to head
+ *                                                                       -> lost wakeup (not a
+ *                      memory-ordering flaw: a reader that consumed less sleeps through its
+ *                      watermark); fails with or without NO_FLUSH
+ *   HEAD_FIRST         publish data_head before the payload            -> assertion violated
+ *                      (the safety check is live)
+ * Other knobs: NO_FLUSH (no evr_ring_flush() calls, neither between commits nor nested), N,
+ * WM, RR.
  *
- * Must-fail variants (spin -D...):
- *   NO_WRITER_MB   drop W, the smp_mb() in evr__wake_slow()        -> lost wakeup
- *   NO_READER_MB   drop R, the smp_mb() in evr_reader_wait()       -> lost wakeup
- *   SRC_WAKE_NEXT  the first wake_next rule of src/wait.c           -> lost wakeup (a flaw in the
- *                  C code, not a memory-ordering one: see "wake_next" below); it fails with
- *                  or without NO_FLUSH
- *   HEAD_FIRST     publish data_head before the payload            -> assertion violated (shows
- *                  the safety check is live)
- * Other knobs: NO_FLUSH (no evr_ring_flush() calls), N, WM, RR.
+ * Why wake_tail = the tail seen: a reader that sleeps now saw head (or later, by W/R) and
+ * sleeps with rtail > head - WM, and rtail >= every tail the writer has loaded, so it must be
+ * woken at rtail + WM, which is at least tail_seen + WM and may be exactly that: the writer
+ * must look at every commit from tail_seen + WM on, re-reading data_tail as it goes.
  *
- * The default model uses the rule src/wait.c now implements (there as wake_tail: the next check
- * comes when head - tail_seen reaches the watermark, i.e. at tail + WM, or at the very next
- * commit with a watermark or more unread); SRC_WAKE_NEXT keeps the earlier, broken rule.
+ * Not modelled: timeouts and the reader's fallback when membarrier() itself fails (smp_mb and
+ * FUTEX_WAIT capped at 10 ms: a late wakeup, not a lost one; a timed-out wait only hides a
+ * lost wakeup), the poll fd (EVR_WAITING_POLL: the same pair, an eventfd write instead of the
+ * futex), multi-producer rings, set_watermark, hostile values.
  *
  * Scale: records are one byte; the writer commits N of them, the watermark is WM bytes, the
  * reader calls evr_reader_wait(rd, -1) RR times and consumes a nondeterministic amount before
- * each call. Timeouts are not modelled: a timed-out wait only hides a lost wakeup.
+ * each call.
  */
 
 #ifndef N
@@ -109,9 +157,34 @@ inline load(p, addr, res)
 	}
 }
 
+/* smp_mb(): wait until the own buffer is empty */
 inline drain(p)
 {
 	sb[p].n == 0
+}
+
+/* a locked RMW that sets mem[addr] = val (lock or/and, lock xadd): drained, then in memory */
+inline locked_set(p, addr, val)
+{
+	d_step { sb[p].n == 0 -> mem[addr] = val }
+}
+
+/* move the oldest entry of sb[p] to memory; caller is in a d_step; i is scratch */
+inline flush_one(p)
+{
+	mem[sb[p].a[0]] = sb[p].v[0];
+	i = 1;
+	do
+	:: i < sb[p].n ->
+		sb[p].a[i - 1] = sb[p].a[i];
+		sb[p].v[i - 1] = sb[p].v[i];
+		i++
+	:: else -> break
+	od;
+	sb[p].n--;
+	sb[p].a[sb[p].n] = 0;
+	sb[p].v[sb[p].n] = 0;
+	i = 0
 }
 
 proctype flusher(byte p)
@@ -119,81 +192,119 @@ proctype flusher(byte p)
 	byte i;
 end:
 	do
-	:: d_step {
-		sb[p].n > 0 ->
-		mem[sb[p].a[0]] = sb[p].v[0];
-		i = 1;
-		do
-		:: i < sb[p].n ->
-			sb[p].a[i - 1] = sb[p].a[i];
-			sb[p].v[i - 1] = sb[p].v[i];
-			i++
-		:: else -> break
-		od;
-		sb[p].n--;
-		sb[p].a[sb[p].n] = 0;
-		sb[p].v[sb[p].n] = 0;
-		i = 0
-	   }
+	:: d_step { sb[p].n > 0 -> flush_one(p) }
 	od
 }
 
 /*
- * evr__wake_slow(r, head, force).
- *
- * wake_next: the writer checks again only when head reaches wake_next. It must not pass the
- * point where a reader that sleeps now needs waking: that reader saw head (or later, by the
- * W/R pair) and sleeps with rtail > head - WM, and rtail >= the tail we loaded, so its target
- * rtail + WM is at least max(head + 1, tail + WM) -- and may be exactly that. src/wait.c uses
- * head + WM whenever unread >= WM or force, which assumes the reader will have consumed up to
- * head; a reader that consumed less (or published data_tail just after we loaded it) sleeps
- * through its watermark (SRC_WAKE_NEXT).
+ * R, the reader's half of the pair, after its lock or of reader_waiting.
+ * membarrier(GLOBAL_EXPEDITED): entry fence, then the IPI drains the writer's whole buffer at
+ * one atomic point (the writer's CPU runs an mfence there), then the exit fence (nothing new).
  */
-inline wake_slow(force)
+inline reader_fence()
+{
+#if defined(NO_READER_MB)
+	skip
+#elif defined(NO_MEMBARRIER_IPI) || defined(WRITER_FENCE)
+	drain(R)	/* smp_mb(), or a membarrier() that does not reach the writer */
+#else
+	drain(R);	/* syscall entry */
+	d_step {	/* the IPI: the writer's CPU executes a full barrier */
+		do
+		:: sb[W].n > 0 -> flush_one(W)
+		:: else -> break
+		od
+	}
+#endif
+}
+
+/* W, the writer's half: barrier() (nothing, program order), or smp_mb() if self-fencing */
+inline writer_fence()
+{
+#ifdef WRITER_FENCE
+	drain(W)
+#else
+	skip
+#endif
+}
+
+/* wake_now(): W, then the reader_waiting load; the wake under lock xadd + futex */
+inline wake_now()
+{
+	writer_fence();
+	load(W, WAITING, waiting);
+	if
+	:: waiting ->
+		d_step { sb[W].n == 0 -> mem[WSEQ]++ };	/* lock xadd */
+		/* FUTEX_WAKE: under the bucket lock, after the increment is in memory */
+		blocked = 0
+	:: else
+	fi
+}
+
+/* evr__wake_slow(r, head, force); force is the caller's local */
+inline wake_slow()
 {
 	load(W, TAIL, tail);
-	unread = head - tail;
+	wake_tail = tail;
 	if
-	:: !force && unread < WM ->
-		wake_next = head + (WM - unread)
+	:: fpend -> fpend = 0; force = 1
+	:: else
+	fi;
+	if
+	:: !force && head - tail < WM
 	:: else ->
 #ifdef SRC_WAKE_NEXT
-		wake_next = head + WM;
-#else
-		if
-		:: unread < WM -> wake_next = head + (WM - unread)
-		:: else -> wake_next = head + 1
-		fi;
+		wake_tail = head;
 #endif
 		if
-		:: force ->
-			load(W, FSEQ, v);
-			store(W, FSEQ, v + 1)
+		:: force -> d_step { sb[W].n == 0 -> mem[FSEQ]++ }	/* lock xadd */
 		:: else
 		fi;
-#ifndef NO_WRITER_MB
-		drain(W);	/* W: smp_mb(), pairs with R */
-#endif
-		load(W, WAITING, waiting);
+		wake_now()
+	fi;
+	force = 0
+}
+
+/* evr__wake_check_spsc(r, c, head), after B */
+inline wake_check()
+{
+	if
+	:: head - wake_tail >= WM || fpend ->
+		load(W, TAIL, tail);
+		wake_tail = tail;
 		if
-		:: waiting ->
-			drain(W);	/* lock xadd: a full barrier */
-			d_step { mem[WSEQ]++ };
-			/* FUTEX_WAKE: under the bucket lock, after the increment is in memory */
-			blocked = 0
+		:: head - tail >= WM || fpend ->
+#ifdef SRC_WAKE_NEXT
+			wake_tail = head;
+#endif
+			writer_fence();
+			load(W, WAITING, waiting);
+			if
+			:: waiting || fpend -> wake_slow()
+			:: else
+			fi
 		:: else
 		fi
+	:: else
 	fi
 }
 
 active proctype writer()
 {
-	byte head = 0, wake_next = 0, tail, unread, waiting, v, i;
+	byte head = 0, wake_tail = 0, tail, waiting, i;
+	bit force = 0, fpend = 0;
 
-	/* evr__ring_bind(): wake_next = head, so the first commit looks */
 	do
 	:: head < N ->
 		/* evr_ring_write(): payload first, then publish (output_end) */
+#ifndef NO_FLUSH
+		/* a signal handler's evr_ring_flush() inside this write (nest != 0) */
+		if
+		:: fpend = 1
+		:: skip
+		fi;
+#endif
 #ifndef HEAD_FIRST
 		store(W, DATA + head, 1);
 		head++;
@@ -203,20 +314,27 @@ active proctype writer()
 		store(W, DATA + head, 1);
 		head++;
 #endif
-		if
-		:: head >= wake_next -> wake_slow(0)
-		:: else
-		fi;
+		wake_check();
 #ifndef NO_FLUSH
 		/* maybe evr_ring_flush() now (nest == 0 here); only the wake part is modelled */
 		if
-		:: wake_slow(1)
+		:: force = 1; wake_slow()
 		:: skip
 		fi
 #endif
 	:: else -> break
 	od;
 	wdone = 1
+}
+
+/* reader_waiting |= / &= EVR_WAITING_FUTEX */
+inline set_waiting(val)
+{
+#ifdef PLAIN_WAITING
+	store(R, WAITING, val)
+#else
+	locked_set(R, WAITING, val)
+#endif
 }
 
 active proctype reader()
@@ -250,15 +368,13 @@ active proctype reader()
 		/* evr_reader_wait(rd, -1) */
 again:
 		load(R, WSEQ, seq);
-		store(R, WAITING, 1);
-#ifndef NO_READER_MB
-		drain(R);	/* R: smp_mb(), pairs with W */
-#endif
+		set_waiting(1);
+		reader_fence();		/* R: pairs with W */
 		load(R, HEAD, h);	/* C */
 		load(R, FSEQ, f);
 		if
 		:: h - rtail >= WM || f != seen ->
-			store(R, WAITING, 0);
+			set_waiting(0);
 			seen = f;
 			/* "ready": what it reports as unread is there */
 			k = rtail;
