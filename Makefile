@@ -60,6 +60,9 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
 # peers the benchmarks compare with (Debian: libck-dev liburcu-dev liblttng-ust-dev)
 BENCH_LIBS_w3-multi := -lck -lurcu-common
 BENCH_LIBS_w1-ts := -llttng-ust -ldl
+# peers the benchmarks compare with (Debian: libck-dev liburcu-dev liblttng-ust-dev)
+BENCH_LIBS_w3-multi := -lck -lurcu-common
+BENCH_LIBS_w1-ts := -llttng-ust -ldl
 EXAMPLE_SRCS := $(sort $(wildcard examples/*.c))
 EXAMPLE_BINS := $(EXAMPLE_SRCS:examples/%.c=$(O)/examples/%)
 TOOL_SRCS := $(sort $(wildcard tools/evring/*.c))
