@@ -85,7 +85,7 @@ static uint64_t run(struct w1ts *b, int impl, size_t len, uint64_t n, uint64_t b
 			break;
 #else
 		default: {
-			static volatile uint64_t sink;
+			static volatile uint64_t sink __attribute__((unused));
 
 			t0 = bench_now_ns();
 			for (i = 0; i < k; i++) {

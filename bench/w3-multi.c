@@ -593,7 +593,7 @@ static void make_chan(struct w3 *s, int impl, uint32_t policy, uint64_t size)
 }
 #endif
 
-static uint64_t pow2_floor(uint64_t v)
+static __attribute__((unused)) uint64_t pow2_floor(uint64_t v)
 {
 	return v ? 1ull << (63 - __builtin_clzll(v)) : 0;
 }
