@@ -310,7 +310,9 @@ static void end_multi(struct evr_reader *rd)
 	if (!n)
 		return;
 	/* the mirror makes [pub_tail, tail) contiguous; n <= size by next_multi() */
+#ifndef EVR_BROKEN_MPSC_NO_ZERO /* must-fail control: stale headers must be caught */
 	memset((uint8_t *)rd->data + (rd->pub_tail & rd->mask), 0, n);
+#endif
 	store_release(&rd->ctrl->data_tail, rd->tail); /* D: pairs with A in evr__mp_reserve() */
 	rd->pub_tail = rd->tail;
 }
