@@ -16,6 +16,7 @@ struct evr_reader {
 	int mirror;
 	int backward;
 	int multi; /* a multi-producer ring: committed records are found by their headers */
+	int simple; /* mirrored forward single-writer ring: evr_reader_next()'s fast path applies */
 	uint32_t flags;
 
 	uint64_t tail; /* private read position; published as data_tail at batch end */

@@ -120,6 +120,11 @@ void evr__ring_take_writer(struct evr_ring *r)
 	r->wake_tail = READ_ONCE(r->ctrl->data_tail);
 	store_release(&r->ctrl->nest, 0); /* pairs with the acquire in wait_quiescent() */
 	WRITE_ONCE(r->ctrl->writer_flags, evr__membarrier_register() ? EVR_WRITER_SELF_FENCE : 0);
+	/*
+	 * Pairs with the smp_mb() in evr_ring_set_paused(): a reader pausing while we bind sees
+	 * our flag, or we see its paused (models/pause.pml, BIND_RACE). Binding is rare.
+	 */
+	smp_mb();
 	WRITE_ONCE(r->ctrl->writer_pid, getpid());
 	WRITE_ONCE(r->ctrl->writer_tid, gettid());
 }
@@ -740,6 +745,7 @@ int evr_ring_set_paused(struct evr_ring *r, bool paused, int timeout_ms)
 		return 0;
 	}
 	WRITE_ONCE(r->ctrl->paused, 1u);
+	smp_mb(); /* pairs with the smp_mb() in evr__ring_take_writer() */
 	return wait_quiescent(r, timeout_ms);
 }
 
