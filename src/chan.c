@@ -318,9 +318,10 @@ static inline struct evr_ring *pick(struct evr_chan *ch)
 
 			if (likely(r != ch->rings[ch->nr_slots]))
 				return r;
-			__atomic_fetch_add(&r->ctrl->fallback_writes, 1, __ATOMIC_RELAXED);
-			if (--tls.fallback_left)
+			if (--tls.fallback_left) {
+				__atomic_fetch_add(&r->ctrl->fallback_writes, 1, __ATOMIC_RELAXED);
 				return r;
+			}
 		}
 		{
 			struct evr_ring *r = claim(ch);
@@ -360,7 +361,7 @@ int evr_chan_flush(struct evr_chan *ch)
 			ret = err < 0 ? err : ret + err;
 		}
 		err = evr_ring_flush(ch->rings[ch->nr_slots]);
-		return err < 0 ? err : ret + err;
+		return ret < 0 ? ret : (err < 0 ? err : ret + err);
 	}
 	for (uint32_t i = 0; i < ch->nr_rings; i++) {
 		err = evr_ring_flush(ch->rings[i]);

@@ -45,6 +45,7 @@ struct evr_ring {
 	uint32_t flush_pending; /* a nested evr_ring_flush() left the wake to the outer commit */
 
 	uint64_t open_pos[EVR_MAX_NEST]; /* position of each level's open reservation */
+	uint64_t woke_tail; /* data_tail when we last woke the reader (wait.c) */
 
 	/* Immutable after creation. */
 	uint32_t fast_lim; /* payloads below this take evr_ring_write()'s fast path; 0: none do */
@@ -75,8 +76,15 @@ EVR_HIDDEN void evr__clock_publish(struct evr_ctrl *c);
 static inline uint64_t evr__clock_read(const struct evr_clock_params *p)
 {
 #if defined(__x86_64__)
-	if (likely(p->tsc))
-		return __builtin_ia32_rdtsc();
+	if (likely(p->tsc)) {
+		unsigned int aux;
+
+		/*
+		 * rdtscp, not rdtsc: it waits for earlier instructions, so a stamp taken after a
+		 * load that saw another thread's write is not older than that write's stamp.
+		 */
+		return __builtin_ia32_rdtscp(&aux);
+	}
 #endif
 	{
 		struct timespec ts;

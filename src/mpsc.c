@@ -37,19 +37,23 @@ static inline void publish(uint64_t *hdr, uint64_t w)
 }
 
 /*
- * Writers share no private state, so the wake check is positional: a commit that crosses a
- * multiple of the watermark (rounded down to a power of two) looks for a waiting reader. A
- * sleeping reader is thus woken at most one watermark late, never missed (docs/ordering.md).
+ * The wake check of a commit ending at @end: as evr__wake_check_spsc(), with the last tail seen
+ * kept in the shared prod_head line (wake_tail) instead of a writer's private state. Writers
+ * race on it harmlessly: any value stored is a tail some writer saw, never ahead of the real
+ * one, so a stale value only makes a check come early.
  */
-static inline void maybe_wake(struct evr_ring *r, uint64_t pos, uint32_t size)
+static inline void maybe_wake(struct evr_ring *r, uint64_t end)
 {
-	uint64_t wm = READ_ONCE(r->ctrl->watermark), end = pos + size;
+	struct evr_ctrl *c = r->ctrl;
+	uint64_t wm = READ_ONCE(c->watermark), tail;
 
-	if (wm == 0 || wm > r->data_size)
-		wm = r->data_size / 2;
-	wm = 1ull << (63 - __builtin_clzll(wm));
-	if (unlikely((pos ^ end) >= wm))
-		evr__wake_check(r, end);
+	if (likely(end - READ_ONCE(c->mp_wake_tail) < wm))
+		return;
+	tail = READ_ONCE(c->data_tail); /* a distance only */
+	WRITE_ONCE(c->mp_wake_tail, tail);
+	if (end - tail < wm)
+		return;
+	evr__wake_check(r, end);
 }
 
 int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_slot *s, int count)
@@ -81,9 +85,11 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 		 * may keep landing here); a tail that stays ahead is a hostile reader's, and we
 		 * refuse rather than spin.
 		 */
-		if (unlikely((int64_t)(tail - head) > 0 && reloads < 16)) {
+		if (unlikely((int64_t)(tail - head) > 0)) {
+			/* a head read after this tail is at least this tail, unless hostile */
 			head = READ_ONCE(c->prod_head);
-			reloads++;
+			if (unlikely((int64_t)(tail - head) > 0 && ++reloads > 16))
+				return -ENOSPC;
 			continue;
 		}
 		if (unlikely(head - tail > r->data_size || need > r->data_size - (head - tail))) {
@@ -113,7 +119,12 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 			publish((uint64_t *)p, hdr_word(EVR_TYPE_PAD, 0, EVR_LOST_SIZE));
 		}
 		head += EVR_LOST_SIZE;
-		p += EVR_LOST_SIZE;
+		/*
+		 * Address the record through the first view, as the reader does: the bytes are
+		 * the same either way, but the compiler and ThreadSanitizer only relate accesses
+		 * made through the same address.
+		 */
+		p = r->data + (head & r->mask);
 	}
 	/* relaxed: the reader treats BUSY like 0, so this store needs no order of its own */
 	WRITE_ONCE(*(uint64_t *)p,
@@ -136,11 +147,18 @@ int evr__mp_finish(struct evr_ring *r, struct evr_slot *s, int discard)
 	uint32_t pad = s->size - (uint32_t)sizeof(struct evr_record_header) - s->len;
 	uint32_t misc = pad | (discard ? EVR_MISC_DISCARD : 0) | (s->wrap & EVR_MISC_TIME);
 
-	/* a LOST record in front may have pushed the header into the mirror's second view */
-	if (unlikely(!s->hdr || (uint8_t *)s->hdr < r->data ||
-		     (uint8_t *)s->hdr >= r->data + 2 * r->data_size))
+	uint64_t busy = hdr_word(s->level, EVR_MISC_BUSY | pad, s->size);
+
+	if (unlikely(!s->hdr || (uint8_t *)s->hdr != r->data + (s->pos & r->mask)))
+		return -EINVAL;
+	/*
+	 * Only an open reservation may be finished: committed once already, its header is no
+	 * longer BUSY (or was consumed and zeroed, or reused by another writer's reservation,
+	 * whose BUSY word would have to match ours exactly to fool this).
+	 */
+	if (unlikely(READ_ONCE(*(uint64_t *)s->hdr) != busy))
 		return -EINVAL;
 	publish(s->hdr, hdr_word(s->level, misc, s->size));
-	maybe_wake(r, s->pos, s->size);
+	maybe_wake(r, s->pos + s->size);
 	return 0;
 }

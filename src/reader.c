@@ -120,6 +120,19 @@ static inline struct evr_record_header peek(const struct evr_reader *rd, uint64_
 	return h;
 }
 
+/*
+ * The stamp conversion of the ring (untrusted: wrong values give wrong times, never a fault),
+ * copied once per batch so records need no loads of the shared page.
+ */
+static void clock_refresh(struct evr_reader *rd)
+{
+	rd->clk.mult = READ_ONCE(rd->ctrl->time_mult);
+	rd->clk.shift = READ_ONCE(rd->ctrl->time_shift) & 63;
+	rd->clk.zero = READ_ONCE(rd->ctrl->time_zero);
+	if (rd->clk.shift > 40)
+		rd->clk.mult = 0; /* nonsense: hand raw stamps out */
+}
+
 /* Walk a backward snapshot once to list its records, for oldest-first delivery. */
 static void index_snapshot(struct evr_reader *rd)
 {
@@ -145,6 +158,7 @@ int evr_reader_begin(struct evr_reader *rd)
 		return -EINVAL;
 	rd->broken = 0;
 	rd->st.batches++;
+	clock_refresh(rd);
 	if (rd->multi) {
 		/* records are found by their headers (F); prod_head only sizes the batch */
 		avail = READ_ONCE(rd->ctrl->prod_head) - rd->tail;
@@ -213,7 +227,7 @@ static int deliver(struct evr_reader *rd, struct evr_record_header h, uint64_t p
 		uint64_t stamp;
 
 		memcpy(&stamp, rec->data, sizeof(stamp));
-		rec->time = evr_clock_to_ns(rd->ctrl, stamp);
+		rec->time = evr__cycles_to_ns(&rd->clk, stamp);
 		rec->has_time = true;
 		rec->data = (const uint8_t *)rec->data + sizeof(stamp);
 		rec->len -= (uint32_t)sizeof(stamp);
@@ -336,18 +350,29 @@ int evr_reader_next(struct evr_reader *rd, struct evr_record *rec)
 		type = (uint32_t)w;
 		misc = (uint32_t)(w >> 32) & 0xffff;
 		size = (uint32_t)(w >> 48);
-		if (likely(type >= EVR_TYPE_APP && !(misc & ~EVR_MISC_PAD_MASK) &&
-			   size >= sizeof(struct evr_record_header) + misc && !(size % EVR_RECORD_ALIGN) &&
-			   size <= rd->head - pos)) {
+		uint32_t pad = misc & EVR_MISC_PAD_MASK, stamped = !!(misc & EVR_MISC_TIME);
+		uint32_t min = (uint32_t)sizeof(struct evr_record_header) + pad +
+			       stamped * (uint32_t)sizeof(uint64_t);
+
+		if (likely(type >= EVR_TYPE_APP && !(misc & ~(EVR_MISC_PAD_MASK | EVR_MISC_TIME)) &&
+			   size >= min && !(size % EVR_RECORD_ALIGN) && size <= rd->head - pos)) {
 			rec->hdr = (const void *)p;
 			rec->data = p + sizeof(struct evr_record_header);
-			rec->len = size - (uint32_t)sizeof(struct evr_record_header) - misc;
+			rec->len = size - (uint32_t)sizeof(struct evr_record_header) - pad;
 			rec->pos = pos;
 			rec->time = 0;
 			rec->type = type - EVR_TYPE_APP;
 			rec->is_app = true;
-			rec->has_time = false;
+			rec->has_time = stamped;
 			rec->ring = 0;
+			if (stamped) {
+				uint64_t stamp;
+
+				memcpy(&stamp, rec->data, sizeof(stamp));
+				rec->time = evr__cycles_to_ns(&rd->clk, stamp);
+				rec->data = (const uint8_t *)rec->data + sizeof(stamp);
+				rec->len -= (uint32_t)sizeof(stamp);
+			}
 			rd->tail = pos + size;
 			rd->st.records++;
 			return 1;

@@ -32,6 +32,8 @@ struct evr_reader {
 	struct evr_ring *ring; /* the in-process handle, when made by evr_reader_create() */
 	uint32_t flush_seen; /* flush_seq at the last return of evr_reader_wait() */
 
+	struct evr_clock_params clk; /* the ring's stamp conversion, copied at batch start */
+
 	uint8_t *bounce; /* one record, for records that wrap without a mirror */
 	struct evr_reader_stats st;
 };

@@ -76,6 +76,7 @@ void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_
 		   ((flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
 	c->ring_id = ring_id;
 	c->watermark = size / 2; /* as perf's default: wake at half full */
+	c->mp_woke_tail = ~0ull; /* no wakeup issued yet */
 	c->magic = EVR_CTRL_MAGIC;
 }
 
@@ -88,6 +89,7 @@ void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint6
 	r->data_size = size;
 	r->mask = size - 1;
 	r->efd = -1;
+	r->woke_tail = ~0ull;
 	for (int i = 0; i < EVR_MAX_NEST; i++)
 		r->open_pos[i] = EVR_POS_NONE;
 	evr__ring_set_flags(r, flags);

@@ -68,7 +68,7 @@ static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
  * from evr_ring_flush() (@force). Async-signal-safe: the only system calls are FUTEX_WAKE and
  * an eventfd write, and errno is preserved for the interrupted code.
  */
-static void wake_now(struct evr_ring *r);
+static void wake_now(struct evr_ring *r, uint64_t tail, int force);
 
 void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 {
@@ -86,27 +86,28 @@ void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 		return;
 	if (force)
 		__atomic_fetch_add(&c->flush_seq, 1, __ATOMIC_RELAXED);
-	wake_now(r);
+	wake_now(r, tail, force);
 }
 
 /* The multi-producer check: no private state, so no wake_tail to keep. */
 void evr__wake_check(struct evr_ring *r, uint64_t head)
 {
-	uint64_t unread = head - READ_ONCE(r->ctrl->data_tail); /* a distance only */
+	uint64_t tail = READ_ONCE(r->ctrl->data_tail); /* a distance only */
 
-	if (unread >= watermark_of(r->ctrl, r->data_size))
-		wake_now(r);
+	if (head - tail >= watermark_of(r->ctrl, r->data_size))
+		wake_now(r, tail, 0);
 }
 
 void evr__wake_flush(struct evr_ring *r)
 {
 	__atomic_fetch_add(&r->ctrl->flush_seq, 1, __ATOMIC_RELAXED);
-	wake_now(r);
+	wake_now(r, READ_ONCE(r->ctrl->data_tail), 1);
 }
 
-static void wake_now(struct evr_ring *r)
+static void wake_now(struct evr_ring *r, uint64_t tail, int force)
 {
 	struct evr_ctrl *c = r->ctrl;
+	uint64_t *woke = (r->flags & EVR_RING_MULTI) ? &c->mp_woke_tail : &r->woke_tail;
 	uint32_t waiting;
 	int saved;
 
@@ -118,6 +119,15 @@ static void wake_now(struct evr_ring *r)
 	waiting = READ_ONCE(c->reader_waiting);
 	if (!waiting)
 		return;
+	/*
+	 * Woken already, and nothing consumed since: the reader has not run yet (it will see
+	 * the data when it does: it sleeps only with less than a watermark unread) or it is dead.
+	 * Either way another system call is no use; this keeps a dead or hostile reader from
+	 * costing one per write.
+	 */
+	if (!force && READ_ONCE(*woke) == tail)
+		return;
+	WRITE_ONCE(*woke, tail);
 	saved = errno;
 	if (waiting & EVR_WAITING_FUTEX) {
 		/* release: pairs with the acquire load of wake_seq in evr_reader_wait() */

@@ -148,7 +148,9 @@ struct evr_ctrl {
 	/* byte 1344: multi-producer rings only, written by any writer with atomic RMW */
 	uint64_t prod_head; /* next byte to reserve: cmpxchg (relaxed; see mpsc.c) */
 	uint64_t mp_lost; /* records lost since the last LOST record: fetch_add / xchg */
-	uint8_t pad3[64 - 16];
+	uint64_t mp_wake_tail; /* data_tail at the last wake check: any writer, relaxed store */
+	uint64_t mp_woke_tail; /* data_tail at the last wakeup issued: any writer, relaxed */
+	uint8_t pad3[64 - 32];
 
 	/* byte 1408: channel slots (src/chan.c); RMW by writers claiming/leaving and the reader */
 	uint32_t slot_state; /* EVR_SLOT_*: cmpxchg FREE->OWNED (writer), ORPHAN->FREE (reader) */
