@@ -56,7 +56,11 @@ TEST_COMMON := $(wildcard tests/common/*.c)
 # script tests (models, end-to-end CLI checks): tests/t-*.sh, run by the same runner
 TEST_SCRIPTS := $(sort $(wildcard tests/t-*.sh))
 BENCH_SRCS := $(sort $(wildcard bench/*.c))
-BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(O)/bench/%)
+# the peer benchmarks need the peers' headers (bench/run-peers.sh installs them); without them
+# plain `make` still builds everything else
+BENCH_SKIP := $(if $(and $(wildcard /usr/include/ck_ring.h),$(wildcard /usr/include/urcu/wfcqueue.h)),,w3-multi) \
+	$(if $(wildcard /usr/include/lttng/tracepoint.h),,w1-ts)
+BENCH_BINS := $(filter-out $(addprefix $(O)/bench/,$(BENCH_SKIP)),$(BENCH_SRCS:bench/%.c=$(O)/bench/%))
 # peers the benchmarks compare with (Debian: libck-dev liburcu-dev liblttng-ust-dev)
 BENCH_LIBS_w3-multi := -lck -lurcu-common
 BENCH_LIBS_w1-ts := -llttng-ust -ldl

@@ -38,6 +38,23 @@
 set -eu
 
 cd "$(dirname "$0")/.."
+
+# The peers come from Debian; install what is missing (root only), then build their benchmarks.
+need=
+for p in libck-dev liburcu-dev liblttng-ust-dev lttng-tools; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || need="$need $p"
+done
+if [ -n "$need" ]; then
+	if [ "$(id -u)" -eq 0 ]; then
+		echo "bench: installing$need" >&2
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $need; } >&2 || echo "bench: could not install$need" >&2
+	else
+		echo "bench: missing$need (not root: not installing)" >&2
+	fi
+fi
+${MAKE:-make} --no-print-directory O="${1:-build}" "${1:-build}/bench/w3-multi" \
+	"${1:-build}/bench/w1-ts" >&2 || true
 O=${1:-build}
 only=${BENCH_PEERS_ONLY:-}
 

