@@ -437,6 +437,7 @@ struct evr_chan_stats {
 	uint64_t recycled; /* per-thread: slots recycled after their thread exited */
 	uint32_t slots_owned; /* per-thread: slots now owned by a thread */
 	uint32_t pad;
+	uint64_t dropped; /* records the merged reader could not hold (out of memory) */
 };
 
 EVR_API int evr_chan_reader_get_stats(const struct evr_chan_reader *crd, struct evr_chan_stats *st);

@@ -102,6 +102,7 @@ static int chan_setup(struct evr_chan *ch, struct evr_session *s)
 		    !(ch->rings[i]->flags & EVR_RING_MULTI))
 			return -EPROTO;
 	}
+	ch->rdonly = !!(ch->rings[0]->flags & EVR__RING_RDONLY);
 	ch->clk = evr__clock();
 	evr__membarrier_register();
 	pthread_once(&atfork_once, install_atfork);
@@ -342,8 +343,8 @@ static inline struct evr_ring *pick(struct evr_chan *ch)
 
 int evr_chan_write(struct evr_chan *ch, uint32_t id, const void *data, size_t len)
 {
-	if (unlikely(!ch || id > EVR_APP_ID_MAX || (!data && len)))
-		return -EINVAL;
+	if (unlikely(!ch || id > EVR_APP_ID_MAX || (!data && len) || ch->rdonly))
+		return -EINVAL; /* a read-only handle must not even claim a slot */
 	return evr__ring_write_ts(pick(ch), EVR_TYPE_APP + id, evr__clock_read(ch->clk), data, len);
 }
 
@@ -353,11 +354,14 @@ int evr_chan_flush(struct evr_chan *ch)
 
 	if (!ch)
 		return -EINVAL;
+	if (ch->rdonly)
+		return -EINVAL;
 	if (ch->policy == EVR_CHAN_THREAD) {
-		/* this thread's slot, if it holds one, and the shared fallback */
-		if (tls.serial == ch->serial && tls.fork_gen == READ_ONCE(fork_gen) &&
-		    tls.ring != ch->rings[ch->nr_slots]) {
-			err = evr_ring_flush(tls.ring);
+		/* this thread's slot for this channel, if it holds one, and the shared fallback */
+		struct evr_ring *mine = pthread_getspecific(ch->key);
+
+		if (mine && tls.fork_gen == READ_ONCE(fork_gen)) {
+			err = evr_ring_flush(mine);
 			ret = err < 0 ? err : ret + err;
 		}
 		err = evr_ring_flush(ch->rings[ch->nr_slots]);

@@ -16,6 +16,7 @@ struct evr_chan {
 	uint32_t nr_rings;
 	uint32_t nr_slots; /* per-thread: rings 0..nr_slots-1; ring nr_slots is the fallback */
 	int owner; /* created here: destroy unlinks a name */
+	int rdonly; /* opened without EVR_SESSION_WRITER */
 	struct evr_ring **rings; /* the session's handles */
 	const struct evr_clock_params *clk;
 	pthread_key_t key; /* per-thread: the slot this thread owns, released at thread exit */

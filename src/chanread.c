@@ -250,8 +250,11 @@ static int pull(struct evr_chan_reader *crd)
 				bad = 1;
 				break;
 			}
-			if (heap_push(crd, &rec, i) < 0)
-				break; /* out of memory: the rest stays in the ring */
+			if (heap_push(crd, &rec, i) < 0) {
+				/* out of memory: this record is taken; count it, leave the rest */
+				crd->st.dropped++;
+				break;
+			}
 		}
 		evr_reader_end(crd->rds[i]);
 		if (i < ch->nr_slots)

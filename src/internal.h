@@ -46,6 +46,7 @@ struct evr_ring {
 
 	uint64_t open_pos[EVR_MAX_NEST]; /* position of each level's open reservation */
 	uint64_t woke_tail; /* data_tail when we last woke the reader (wait.c) */
+	uint64_t woke_wm; /* ... and the watermark then */
 
 	/* Immutable after creation. */
 	uint32_t fast_lim; /* payloads below this take evr_ring_write()'s fast path; 0: none do */

@@ -107,7 +107,10 @@ void evr__wake_flush(struct evr_ring *r)
 static void wake_now(struct evr_ring *r, uint64_t tail, int force)
 {
 	struct evr_ctrl *c = r->ctrl;
-	uint64_t *woke = (r->flags & EVR_RING_MULTI) ? &c->mp_woke_tail : &r->woke_tail;
+	int multi = !!(r->flags & EVR_RING_MULTI);
+	uint64_t *woke = multi ? &c->mp_woke_tail : &r->woke_tail;
+	uint64_t *woke_wm = multi ? &c->mp_woke_wm : &r->woke_wm;
+	uint64_t wm = READ_ONCE(c->watermark);
 	uint32_t waiting;
 	int saved;
 
@@ -120,14 +123,15 @@ static void wake_now(struct evr_ring *r, uint64_t tail, int force)
 	if (!waiting)
 		return;
 	/*
-	 * Woken already, and nothing consumed since: the reader has not run yet (it will see
-	 * the data when it does: it sleeps only with less than a watermark unread) or it is dead.
-	 * Either way another system call is no use; this keeps a dead or hostile reader from
-	 * costing one per write.
+	 * Woken already, at this tail and this watermark: the reader has not run yet (it will
+	 * see the data when it does: it sleeps only with less than a watermark unread, so to
+	 * sleep again it must consume, or raise its watermark) or it is dead. Either way another
+	 * system call is no use; this keeps a dead or hostile reader from costing one per write.
 	 */
-	if (!force && READ_ONCE(*woke) == tail)
+	if (!force && READ_ONCE(*woke) == tail && READ_ONCE(*woke_wm) == wm)
 		return;
 	WRITE_ONCE(*woke, tail);
+	WRITE_ONCE(*woke_wm, wm);
 	saved = errno;
 	if (waiting & EVR_WAITING_FUTEX) {
 		/* release: pairs with the acquire load of wake_seq in evr_reader_wait() */
