@@ -66,8 +66,11 @@ static void calibrate(void)
 	double ns_per_cyc;
 	uint32_t shift = 31;
 
-	if (getenv("EVR_CLOCK") && !strcmp(getenv("EVR_CLOCK"), "monotonic"))
+	const char *choice = getenv("EVR_CLOCK");
+
+	if (choice && !strcmp(choice, "monotonic"))
 		goto mono;
+	clk.ordered = choice && !strcmp(choice, "tsc-ordered");
 	if (!has_invariant_tsc())
 		goto mono;
 	for (int end = 0; end < 2; end++) {
