@@ -2,7 +2,8 @@
 /*
  * Channels: a session of rings with one policy (shared, per-CPU, per-thread) and one write call
  * that stamps each event. Writers: lock-free and async-signal-safe; a thread's first write on a
- * per-thread channel claims a slot by cmpxchg (no malloc, no lock). The reader: chanread.c.
+ * per-thread channel claims a slot by cmpxchg (no malloc, no lock; see docs/ordering.md). The
+ * reader: chanread.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -176,7 +177,7 @@ int evr_chan_create(const struct evr_chan_opts *o, struct evr_chan **out)
 		return err;
 	}
 	/* the creator wrote nothing yet: every slot starts free */
-	for (uint32_t i = 0; i < ch->nr_slots; i++)
+	for (uint32_t i = 0; i < ch->nr_slots; i++) /* release: pairs with the acquire in claim() */
 		store_release(&ch->rings[i]->ctrl->slot_state, EVR_SLOT_FREE);
 	*out = ch;
 	return 0;

@@ -351,8 +351,8 @@ static inline int has_room(uint64_t head, uint64_t tail, uint64_t need, uint64_t
  * Interleaving points are marked A .. D in the margin; a handler may run between any two of them
  * and runs to completion before we go on: between A and B it finds nest as we found it and
  * restores it; after B it sees nest > 0 and leaves publishing to us; between C and D it moves
- * head and our cmpxchg at D fails and retries. @count is 0 only for evr_ring_flush()'s
- * carrier, which must not count itself as lost.
+ * head and our cmpxchg at D fails and retries (see docs/ordering.md). @count is 0 only for
+ * evr_ring_flush()'s carrier, which must not count itself as lost.
  */
 static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uint32_t type,
 							  size_t len, struct evr_slot *s, int count)
@@ -427,6 +427,7 @@ static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uin
 			}
 			new = head + need;
 		}
+	/* signal-atomic, no memory order: pairs with a handler's cmpxchg on head (see D above) */
 	} while (local_cmpxchg(&r->head, head, new) != head); /*D*/
 
 	/* a handler lost a record after we looked at lost, and we may have re-read the tail */
@@ -586,6 +587,7 @@ static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, 
 	 */
 	if (unlikely(!has_room(head, r->tail_cache, size, r->data_size)))
 		goto general;
+	/* signal-atomic, no memory order: see reserve(), a handler's reservation makes it fail */
 	if (unlikely(local_cmpxchg(&r->head, head, new) != head))
 		goto general;
 	h = r->data + (head & r->mask);

@@ -271,6 +271,6 @@ int evr_reader_get_fd(struct evr_reader *rd)
 	__atomic_fetch_or(&rd->ctrl->reader_waiting, EVR_WAITING_POLL, __ATOMIC_RELAXED);
 	/* R: as in evr_reader_wait(); afterwards every writer's wake check sees the bit */
 	if (evr__membarrier_all(0) < 0)
-		smp_mb();
+		smp_mb(); /* R fallback: pairs with W in wake_now() (writers then see the bit late) */
 	return r->efd;
 }
