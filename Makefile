@@ -108,7 +108,8 @@ $(TOOL): $(TOOL_SRCS:%.c=$(O)/%.o) $(ALIB)
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(TOOL_SRCS:%.c=$(O)/%.o) $(ALIB) $(LIBS)
 
-$(O)/evring.pc: evring.pc.in Makefile
+# regenerated every time: PREFIX and the directories may differ between make and make install
+$(O)/evring.pc: evring.pc.in Makefile FORCE
 	@mkdir -p $(O)
 	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' $< > $@
@@ -204,5 +205,6 @@ format:
 clean:
 	rm -rf build build-*
 
-.PHONY: all check check-long check-controls check-abi fuzz fuzz-build bench demo install format clean
+.PHONY: all check check-long check-controls check-abi fuzz fuzz-build bench demo install format clean FORCE
+FORCE:
 .SECONDARY:
