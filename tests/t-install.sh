@@ -9,7 +9,7 @@ command -v "$cc" >/dev/null || { echo "no C compiler"; exit 77; }
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 prefix=/opt/evring-test
-if ! make -s --no-print-directory O="$O" PREFIX="$prefix" DESTDIR="$dest" install >"$dest/log" 2>&1; then
+if ! make -s --no-print-directory O="$O" SAN="${SAN:-}" PREFIX="$prefix" DESTDIR="$dest" install >"$dest/log" 2>&1; then
 	cat "$dest/log"
 	echo "make install failed"
 	exit 1
@@ -39,7 +39,12 @@ int main(void)
 	return 0;
 }
 C
-if ! "$cc" "$dest/t.c" -I"$root/include" -L"$root/lib" -levring -o "$dest/t" 2>&1; then
+# a sanitizer build installs an instrumented library: the program needs the same runtime
+san=()
+[ -n "${SAN:-}" ] && san=(-fsanitize="$SAN")
+if ! "$cc" "${san[@]}" "$dest/t.c" -I"$root/include" -L"$root/lib" -levring -o "$dest/t" \
+	>"$dest/cc.log" 2>&1; then
+	cat "$dest/cc.log"
 	echo "a program does not build against the installed library"
 	fail=1
 elif ! LD_LIBRARY_PATH="$root/lib" "$dest/t" | grep -qx '[0-9]*\.[0-9]*\.[0-9]*'; then
