@@ -344,9 +344,18 @@ static inline struct evr_ring *pick(struct evr_chan *ch)
 
 int evr_chan_write(struct evr_chan *ch, uint32_t id, const void *data, size_t len)
 {
+	struct evr_ring *r;
+
 	if (unlikely(!ch || id > EVR_APP_ID_MAX || (!data && len) || ch->rdonly))
 		return -EINVAL; /* a read-only handle must not even claim a slot */
-	return evr__ring_write_ts(pick(ch), EVR_TYPE_APP + id, evr__clock_read(ch->clk), data, len);
+	r = pick(ch);
+	/*
+	 * The stamp is read after the ring is picked, never before: a thread preempted between a
+	 * stamp and the claim of a recycled slot would otherwise put a stamp older than the last
+	 * record of the slot's previous owner into the slot.
+	 */
+	barrier();
+	return evr__ring_write_ts(r, EVR_TYPE_APP + id, evr__clock_read(ch->clk), data, len);
 }
 
 int evr_chan_flush(struct evr_chan *ch)
