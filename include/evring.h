@@ -37,6 +37,10 @@ extern "C" {
 #define EVR_RING_MIRROR 0x1u /* memfd-backed, data area mapped twice: records never wrap */
 #define EVR_RING_OVERWRITE 0x2u /* flight-recorder mode: writes backward, never fails for room */
 #define EVR_RING_MULTI 0x4u /* several writer threads at once (lock-free); needs EVR_RING_MIRROR */
+/* sessions only: a flight-recorder page ring (evr_session_get_flight()); with OVERWRITE the
+ * oldest page is pushed out when full, without it a full ring refuses writes */
+#define EVR_RING_FLIGHT 0x8u
+#define EVR_RING_STAMP 0x10u /* flight rings: every record carries a timestamp */
 
 struct evr_ring_opts {
 	size_t sz;
@@ -290,8 +294,11 @@ struct evr_session_opts {
 	size_t sz;
 	const char *name; /* NULL: an anonymous memfd; else a POSIX shm name "/x", made O_EXCL 0600 */
 	uint32_t nr_rings; /* 1..EVR_SESSION_MAX_RINGS */
-	uint32_t ring_flags; /* EVR_RING_OVERWRITE or EVR_RING_MULTI or 0; always mirrored */
-	uint64_t data_size; /* per ring: power of two, page size..1 GiB */
+	uint32_t ring_flags; /* EVR_RING_OVERWRITE or EVR_RING_MULTI or 0; always mirrored; or
+				EVR_RING_FLIGHT [| EVR_RING_OVERWRITE] [| EVR_RING_STAMP] */
+	uint64_t data_size; /* per ring: power of two, page size..1 GiB (flight: the ring's pages) */
+	uint32_t flight_page_size; /* flight rings: bytes per page, power of two 256..64 KiB; 0 4096 */
+	uint32_t pad;
 };
 
 struct evr_session;
@@ -335,6 +342,81 @@ EVR_API int evr_session_get_nr_rings(const struct evr_session *s);
  * Return: 0, -EINVAL.
  */
 EVR_API int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Flight recorder rings: ftrace's lockless page ring, in a session (EVR_RING_FLIGHT) */
+
+struct evr_flight;
+
+/**
+ * evr_session_get_flight() - the handle of flight ring @idx, owned by the session. A session
+ * opened with EVR_SESSION_WRITER makes this process the ring's writer context; one opened
+ * with EVR_SESSION_READER may read it (one consuming reader per ring).
+ * Return: 0, -EINVAL, -EPROTO if ring @idx is not a flight ring.
+ */
+EVR_API int evr_session_get_flight(struct evr_session *s, uint32_t idx, struct evr_flight **out);
+
+/**
+ * evr_flight_write() - write one record (type EVR_TYPE_APP + @id) on the tail page.
+ * Context: async-signal-safe, lock-free, no syscall; nests up to EVR_MAX_NEST deep.
+ * Return: 0; -ENOSPC when the ring is full and not in overwrite mode (counted); -EMSGSIZE
+ * above a page minus its header; -EDEADLK nested too deep; -EPERM on a read-only handle;
+ * -EINVAL; -EBADMSG if the shared page list is corrupt (nothing written outside the ring).
+ */
+EVR_API int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t len);
+
+/* Reserve then commit, as evr_ring_reserve()/evr_ring_commit(); same context and returns. */
+EVR_API int evr_flight_reserve(struct evr_flight *f, uint32_t id, size_t len,
+			       struct evr_slot *slot);
+EVR_API int evr_flight_commit(struct evr_flight *f, struct evr_slot *slot);
+
+/**
+ * evr_flight_read() - the next record, consuming it: whole pages are swapped out of the ring
+ * into the reader's hands. A record (EVR_TYPE_LOST, causes EVR_LOST_OVERWRITTEN and/or
+ * EVR_LOST_FULL) reports entries overwritten or refused since the previous one. @rec stays
+ * valid until the next call.
+ * Context: the single reader of the ring; never blocks (a writer mid-push is retried later).
+ * Return: 1 record, 0 none now, -EBADMSG a corrupt page was skipped, -EINVAL, -EPERM.
+ */
+EVR_API int evr_flight_read(struct evr_flight *f, struct evr_record *rec);
+
+/* Called per record by evr_flight_snapshot()/evr_flight_recover(); nonzero stops the walk. */
+typedef int (*evr_record_fn)(const struct evr_record *rec, void *arg);
+
+struct evr_flight_stats {
+	size_t sz;
+	uint64_t records; /* records handed out (LOST records included) */
+	uint64_t overwritten; /* entries pushed out unread (overwrite mode), total */
+	uint64_t lost; /* writes refused for want of room, total */
+	uint64_t written; /* records committed, total (as published by the writer) */
+	uint64_t pages; /* pages read */
+	uint64_t bad; /* pages or records rejected as corrupt */
+	uint64_t missed; /* snapshot/recover: entries lost before the oldest page returned */
+	uint64_t rings; /* recover: flight rings found */
+};
+
+/**
+ * evr_flight_snapshot() - every committed record still in the ring, oldest first, without
+ * stopping or disturbing the writer and without consuming: pages are copied newest first and
+ * each kept only if the writer did not reuse it during the copy. Records not yet read in the
+ * reader's page come first. Allocates a copy of the ring (once per handle).
+ * Return: records handed to @fn, or -EINVAL, -ENOMEM.
+ */
+EVR_API int evr_flight_snapshot(struct evr_flight *f, evr_record_fn fn, void *arg,
+				struct evr_flight_stats *st);
+
+/**
+ * evr_flight_recover() - post-mortem: walk the bytes of a whole session (@image, @len: a copy
+ * or a read-only mapping, e.g. of a named session whose writer died) and hand out every
+ * committed record still in each flight ring, oldest first, ring by ring (evr_record.ring).
+ * Trusts nothing in @image; never reads outside it.
+ * Return: records handed to @fn, or -EINVAL, -EBADMSG (not a session), -ENOMEM.
+ */
+EVR_API int evr_flight_recover(const void *image, size_t len, evr_record_fn fn, void *arg,
+			       struct evr_flight_stats *st);
+
+/* Counters of one ring, read from the shared page. */
+EVR_API int evr_flight_get_stats(const struct evr_flight *f, struct evr_flight_stats *st);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Channels: a set of rings with one policy, in a session; records carry timestamps */

@@ -96,6 +96,13 @@ static inline void local_add(uint64_t *p, uint64_t v)
 	__asm__ __volatile__("addq %1, %0" : "+m"(*p) : "er"(v) : "memory");
 }
 
+/* add and return the old value: xadd without lock, one instruction */
+static inline uint64_t local_fetch_add(uint64_t *p, uint64_t v)
+{
+	__asm__ __volatile__("xaddq %0, %1" : "+r"(v), "+m"(*p) : : "memory");
+	return v;
+}
+
 #else
 static inline uint64_t local_cmpxchg(uint64_t *p, uint64_t old, uint64_t new)
 {
@@ -111,6 +118,11 @@ static inline uint64_t local_xchg(uint64_t *p, uint64_t v)
 static inline void local_add(uint64_t *p, uint64_t v)
 {
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t local_fetch_add(uint64_t *p, uint64_t v)
+{
+	return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
 #endif

@@ -163,6 +163,18 @@ EVR_HIDDEN int evr__mp_finish(struct evr_ring *r, struct evr_slot *s, int discar
 struct evr_session;
 EVR_HIDDEN int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_flags,
 				   uint32_t policy, struct evr_session **out);
+EVR_HIDDEN int evr__session_dir(const uint8_t *img, uint64_t size, size_t page,
+				struct evr_session_entry **dir, uint32_t *n);
+
+/* flight.c */
+EVR_HIDDEN size_t evr__flight_span(size_t sys_page, uint64_t data_size, uint32_t page_size);
+EVR_HIDDEN uint32_t evr__flight_page_size(uint32_t entry_flags, uint64_t data_size);
+EVR_HIDDEN void evr__flight_init(struct evr_ctrl *c, size_t sys_page, uint64_t data_size,
+				 uint32_t flags, uint64_t ring_id);
+EVR_HIDDEN int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page,
+				uint64_t data_size, uint32_t entry_flags, int can_write,
+				int can_read, struct evr_flight **out);
+EVR_HIDDEN void evr__flight_free(struct evr_flight *f);
 EVR_HIDDEN uint32_t evr__session_policy(const struct evr_session *s);
 EVR_HIDDEN int evr__session_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out);
 

@@ -33,6 +33,7 @@ struct evr_session {
 	uint8_t *taken; /* writer role taken per ring */
 	char *name; /* set if this handle created a named object */
 	uint32_t policy; /* EVR_CHAN_* from the header, validated */
+	struct evr_flight **flights; /* [nr_rings]: the handle of each flight ring, else NULL */
 };
 
 uint32_t evr__session_policy(const struct evr_session *s)
@@ -52,9 +53,21 @@ static int check_name(const char *name)
 	return 0;
 }
 
-static size_t ring_span(size_t page, uint64_t data_size)
+/* Bytes of the object a ring takes, from its control page on. */
+static size_t file_span(size_t page, const struct evr_session_entry *e)
 {
-	return page + 2 * (size_t)data_size;
+	if (e->kind == EVR_KIND_FLIGHT)
+		return evr__flight_span(page, e->data_size,
+					evr__flight_page_size(e->flags, e->data_size));
+	return page + (size_t)e->data_size;
+}
+
+/* Bytes of address space a ring's mapping takes: the data twice when mirrored. */
+static size_t ring_span(size_t page, const struct evr_session_entry *e)
+{
+	if (e->kind == EVR_KIND_FLIGHT)
+		return file_span(page, e);
+	return page + 2 * (size_t)e->data_size;
 }
 
 /* Map every ring's control page and mirrored data from @fd, per the validated directory. */
@@ -64,7 +77,7 @@ static int map_rings(struct evr_session *s)
 	int err;
 
 	for (uint32_t i = 0; i < s->nr_rings; i++)
-		total += ring_span(s->page, s->dir[i].data_size);
+		total += ring_span(s->page, &s->dir[i]);
 	s->rings_map = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1,
 			    0);
 	if (s->rings_map == MAP_FAILED) {
@@ -77,6 +90,16 @@ static int map_rings(struct evr_session *s)
 		uint8_t *base = s->rings_map + at;
 		uint32_t rflags = EVR_RING_MIRROR;
 
+		if (e->kind == EVR_KIND_FLIGHT) {
+			/* one plain view: records never cross a page, nothing wraps */
+			if (mmap(base, file_span(s->page, e), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, s->fd, (off_t)e->offset) == MAP_FAILED)
+				return -errno;
+			s->rings[i].ctrl = (struct evr_ctrl *)base;
+			s->rings[i].fd = -1;
+			at += ring_span(s->page, e);
+			continue;
+		}
 		err = evr__map_ring_views(s->fd, e->offset, s->page, e->data_size, base);
 		if (err)
 			return err;
@@ -87,7 +110,7 @@ static int map_rings(struct evr_session *s)
 		evr__ring_bind(&s->rings[i], (struct evr_ctrl *)base, base + s->page, e->data_size,
 			       rflags);
 		s->rings[i].fd = -1;
-		at += ring_span(s->page, e->data_size);
+		at += ring_span(s->page, e);
 	}
 	return 0;
 }
@@ -103,10 +126,12 @@ static struct evr_session *session_alloc(uint32_t nr_rings)
 	s->nr_rings = nr_rings;
 	s->dir = calloc(nr_rings, sizeof(*s->dir));
 	s->taken = calloc(nr_rings, 1);
+	s->flights = calloc(nr_rings, sizeof(*s->flights));
 	s->rings = aligned_alloc(64, ((nr_rings * sizeof(*s->rings)) + 63) & ~(size_t)63);
-	if (!s->dir || !s->taken || !s->rings) {
+	if (!s->dir || !s->taken || !s->rings || !s->flights) {
 		free(s->dir);
 		free(s->taken);
+		free(s->flights);
 		free(s->rings);
 		free(s);
 		return NULL;
@@ -123,9 +148,11 @@ void evr_session_close(struct evr_session *s)
 {
 	if (!s)
 		return;
-	for (uint32_t i = 0; i < s->nr_rings; i++)
+	for (uint32_t i = 0; i < s->nr_rings; i++) {
 		if (s->rings[i].efd >= 0)
 			close(s->rings[i].efd);
+		evr__flight_free(s->flights[i]);
+	}
 	if (s->rings_map)
 		munmap(s->rings_map, s->rings_len);
 	if (s->hdr)
@@ -135,8 +162,71 @@ void evr_session_close(struct evr_session *s)
 	free(s->name);
 	free(s->dir);
 	free(s->taken);
+	free(s->flights);
 	free(s->rings);
 	free(s);
+}
+
+/* Make a handle for every flight ring, once its pages are laid out. */
+static int bind_flights(struct evr_session *s)
+{
+	for (uint32_t i = 0; i < s->nr_rings; i++) {
+		const struct evr_session_entry *e = &s->dir[i];
+		int err;
+
+		if (e->kind != EVR_KIND_FLIGHT)
+			continue;
+		err = evr__flight_bind(s->rings[i].ctrl, file_span(s->page, e), s->page,
+				       e->data_size, e->flags, !!(s->flags & EVR_SESSION_WRITER),
+				       !!(s->flags & EVR_SESSION_READER), &s->flights[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Check one ring's flags, size and page size as create and every attacher see them. */
+static int entry_check(size_t page, const struct evr_session_entry *e)
+{
+	if (e->kind == EVR_KIND_FLIGHT)
+		return (e->flags & ~(EVR_CTRL_OVERWRITE | EVR_CTRL_STAMP |
+				     EVR_CTRL_PAGE_SHIFT_MASK)) ||
+				       !evr__flight_page_size(e->flags, e->data_size) ||
+				       e->data_size > EVR_DATA_MAX ?
+			       -EBADMSG :
+			       0;
+	if ((e->kind != EVR_KIND_SPSC && e->kind != EVR_KIND_MPSC) ||
+	    !(e->flags & EVR_CTRL_MIRROR) || (e->flags & ~(EVR_CTRL_MIRROR | EVR_CTRL_BACKWARD)) ||
+	    (e->kind == EVR_KIND_MPSC && (e->flags & EVR_CTRL_BACKWARD)))
+		return -EBADMSG;
+	if (!evr__is_pow2(e->data_size) || e->data_size < page || e->data_size > EVR_DATA_MAX)
+		return -EBADMSG;
+	return 0;
+}
+
+/* The directory entry for ring flags @rf (EVR_RING_*), or -EINVAL. */
+static int entry_make(size_t page, uint32_t rf, uint64_t data_size, uint32_t fps,
+		      struct evr_session_entry *e)
+{
+	const uint32_t plain = EVR_RING_OVERWRITE | EVR_RING_MULTI;
+
+	memset(e, 0, sizeof(*e));
+	e->data_size = data_size;
+	if (rf & EVR_RING_FLIGHT) {
+		if (rf & ~(EVR_RING_FLIGHT | EVR_RING_OVERWRITE | EVR_RING_STAMP) ||
+		    !evr__is_pow2(fps) || fps < EVR_FLIGHT_PAGE_MIN || fps > EVR_FLIGHT_PAGE_MAX)
+			return -EINVAL;
+		e->kind = EVR_KIND_FLIGHT;
+		e->flags = ((uint32_t)__builtin_ctz(fps) << 16) |
+			   ((rf & EVR_RING_OVERWRITE) ? EVR_CTRL_OVERWRITE : 0) |
+			   ((rf & EVR_RING_STAMP) ? EVR_CTRL_STAMP : 0);
+	} else {
+		if ((rf & ~plain) || (rf & plain) == plain)
+			return -EINVAL;
+		e->kind = (rf & EVR_RING_MULTI) ? EVR_KIND_MPSC : EVR_KIND_SPSC;
+		e->flags = EVR_CTRL_MIRROR | ((rf & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0);
+	}
+	return entry_check(page, e) ? -EINVAL : 0;
 }
 
 int evr_session_destroy(struct evr_session *s)
@@ -162,6 +252,8 @@ int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_f
 {
 	struct evr_session *s;
 	size_t page = evr__page_size(), dir_size, total, off;
+	struct evr_session_entry e;
+	uint32_t fps = 4096;
 	struct timespec now;
 	int err;
 
@@ -170,19 +262,26 @@ int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_f
 	for (size_t i = sizeof(*o); i < o->sz; i++)
 		if (((const uint8_t *)o)[i])
 			return -EINVAL;
-	if (!o->nr_rings || o->nr_rings > EVR_SESSION_MAX_RINGS || !evr__is_pow2(o->data_size) ||
-	    o->data_size < page || o->data_size > EVR_DATA_MAX ||
-	    (o->ring_flags & ~(EVR_RING_OVERWRITE | EVR_RING_MULTI)) ||
-	    (o->ring_flags & (EVR_RING_OVERWRITE | EVR_RING_MULTI)) ==
-		    (EVR_RING_OVERWRITE | EVR_RING_MULTI))
+	if (o->sz >= offsetof(struct evr_session_opts, pad) + 4 && (o->flight_page_size || o->pad)) {
+		if (o->pad)
+			return -EINVAL;
+		fps = o->flight_page_size;
+	}
+	if (!o->nr_rings || o->nr_rings > EVR_SESSION_MAX_RINGS)
 		return -EINVAL;
 	if (o->name && check_name(o->name))
 		return -EINVAL;
 	dir_size = sizeof(struct evr_session_hdr) + o->nr_rings * sizeof(struct evr_session_entry);
 	dir_size = (dir_size + page - 1) & ~(page - 1);
-	total = dir_size + (size_t)o->nr_rings * (page + (size_t)o->data_size);
-	if (total > EVR_SESSION_SIZE_MAX)
-		return -EINVAL;
+	total = dir_size;
+	for (uint32_t i = 0; i < o->nr_rings; i++) {
+		if (entry_make(page, ring_flags ? ring_flags[i] : o->ring_flags, o->data_size, fps,
+			       &e))
+			return -EINVAL;
+		total += file_span(page, &e);
+		if (total > EVR_SESSION_SIZE_MAX)
+			return -EINVAL;
+	}
 
 	s = session_alloc(o->nr_rings);
 	if (!s)
@@ -224,32 +323,31 @@ int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_f
 	}
 	off = dir_size;
 	for (uint32_t i = 0; i < o->nr_rings; i++) {
-		struct evr_session_entry *e = &s->dir[i];
-		uint32_t rf = ring_flags ? ring_flags[i] : o->ring_flags;
+		struct evr_session_entry *d = &s->dir[i];
 
-		if ((rf & ~(EVR_RING_OVERWRITE | EVR_RING_MULTI)) ||
-		    (rf & (EVR_RING_OVERWRITE | EVR_RING_MULTI)) ==
-			    (EVR_RING_OVERWRITE | EVR_RING_MULTI)) {
-			err = -EINVAL;
-			goto fail_unlink;
-		}
-		e->kind = (rf & EVR_RING_MULTI) ? EVR_KIND_MPSC : EVR_KIND_SPSC;
-		e->flags = EVR_CTRL_MIRROR | ((rf & EVR_RING_OVERWRITE) ? EVR_CTRL_BACKWARD : 0);
-		e->offset = off;
-		e->data_size = o->data_size;
-		e->ring_id = i;
-		off += page + (size_t)o->data_size;
+		entry_make(page, ring_flags ? ring_flags[i] : o->ring_flags, o->data_size, fps, d);
+		d->offset = off;
+		d->ring_id = i;
+		off += file_span(page, d);
 	}
 	memcpy(s->hdr->entries, s->dir, o->nr_rings * sizeof(*s->dir));
 	err = map_rings(s);
 	if (err)
 		goto fail_unlink;
 	for (uint32_t i = 0; i < o->nr_rings; i++) {
+		if (s->dir[i].kind == EVR_KIND_FLIGHT) {
+			evr__flight_init(s->rings[i].ctrl, page, o->data_size, s->dir[i].flags, i);
+			evr__clock_publish(s->rings[i].ctrl);
+			continue;
+		}
 		evr__ring_init_ctrl(s->rings[i].ctrl, page, o->data_size, s->rings[i].flags, i);
 		evr__clock_publish(s->rings[i].ctrl);
 		evr__ring_take_writer(&s->rings[i]);
 		s->taken[i] = 1;
 	}
+	err = bind_flights(s);
+	if (err)
+		goto fail_unlink;
 	s->policy = policy;
 	s->hdr->chan_policy = policy;
 	clock_gettime(CLOCK_REALTIME, &now);
@@ -273,11 +371,13 @@ fail:
 	return err;
 }
 
+static int entries_check(size_t page, const struct evr_session_entry *dir, uint32_t n,
+			 uint64_t dir_size, uint64_t size);
+
 /* Check the directory of an object of @size bytes mapped at @h; fill @s->dir on success. */
 static int session_validate(struct evr_session *s, const struct evr_session_hdr *h, uint64_t size)
 {
 	uint64_t magic = load_acquire(&h->magic); /* pairs with the release in create */
-	uint64_t end;
 	uint32_t n;
 
 	if (magic == 0)
@@ -298,21 +398,61 @@ static int session_validate(struct evr_session *s, const struct evr_session_hdr 
 		return -EBADMSG;
 	memcpy(s->dir, (const void *)h->entries, n * sizeof(*s->dir));
 	s->nr_rings = n;
-	end = s->dir_size;
-	for (uint32_t i = 0; i < n; i++) {
-		const struct evr_session_entry *e = &s->dir[i];
+	return entries_check(s->page, s->dir, n, s->dir_size, size);
+}
 
-		if ((e->kind != EVR_KIND_SPSC && e->kind != EVR_KIND_MPSC) ||
-		    !(e->flags & EVR_CTRL_MIRROR) ||
-		    (e->flags & ~(EVR_CTRL_MIRROR | EVR_CTRL_BACKWARD)) ||
-		    (e->kind == EVR_KIND_MPSC && (e->flags & EVR_CTRL_BACKWARD)))
+/* Rings lie in order, inside the object, never overlapping; each one well formed. */
+static int entries_check(size_t page, const struct evr_session_entry *dir, uint32_t n,
+			 uint64_t dir_size, uint64_t size)
+{
+	uint64_t end = dir_size;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const struct evr_session_entry *e = &dir[i];
+
+		if (entry_check(page, e))
 			return -EBADMSG;
-		if (!evr__is_pow2(e->data_size) || e->data_size < s->page ||
-		    e->data_size > EVR_DATA_MAX || e->offset % s->page || e->offset < end ||
-		    e->offset > size || size - e->offset < s->page + e->data_size)
-			return -EBADMSG; /* rings lie in order, inside the object, never overlapping */
-		end = e->offset + s->page + e->data_size;
+		if (e->offset % page || e->offset < end || e->offset > size ||
+		    size - e->offset < file_span(page, e))
+			return -EBADMSG;
+		end = e->offset + file_span(page, e);
 	}
+	return 0;
+}
+
+/*
+ * The directory of a session image (post-mortem, evr_flight_recover()): the same checks as
+ * open, over bytes in memory. @dir is allocated.
+ */
+int evr__session_dir(const uint8_t *img, uint64_t size, size_t page,
+		     struct evr_session_entry **dir, uint32_t *n_out)
+{
+	const struct evr_session_hdr *h = (const void *)img;
+	uint64_t dir_size;
+	uint32_t n;
+
+	if (size < sizeof(*h) || size < page)
+		return -EBADMSG;
+	if (READ_ONCE(h->magic) != EVR_SESSION_MAGIC)
+		return -EBADMSG;
+	if (READ_ONCE(h->compat) > EVR_SESSION_VERSION || READ_ONCE(h->version) < 1)
+		return -EPROTO;
+	n = READ_ONCE(h->nr_rings);
+	dir_size = READ_ONCE(h->dir_size);
+	if (READ_ONCE(h->size) != size || READ_ONCE(h->page_size) != page || n == 0 ||
+	    n > EVR_SESSION_MAX_RINGS || dir_size % page ||
+	    dir_size < sizeof(*h) + (uint64_t)n * sizeof(struct evr_session_entry) || dir_size > size)
+		return -EBADMSG;
+	*dir = malloc(n * sizeof(**dir));
+	if (!*dir)
+		return -ENOMEM;
+	memcpy(*dir, h->entries, n * sizeof(**dir));
+	if (entries_check(page, *dir, n, dir_size, size)) {
+		free(*dir);
+		*dir = NULL;
+		return -EBADMSG;
+	}
+	*n_out = n;
 	return 0;
 }
 
@@ -381,13 +521,22 @@ int evr_session_open_fd(int fd, uint32_t flags, struct evr_session **out)
 		/* the ring's own page must agree with the directory; later changes are ignored */
 		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC || READ_ONCE(c->kind) != s->dir[i].kind ||
 		    READ_ONCE(c->data_size) != s->dir[i].data_size ||
-		    READ_ONCE(c->data_offset) != s->page || READ_ONCE(c->evr_compat) > EVR_ABI_VERSION) {
+		    READ_ONCE(c->evr_compat) > EVR_ABI_VERSION) {
+			err = -EBADMSG;
+			goto fail;
+		}
+		if (s->dir[i].kind == EVR_KIND_FLIGHT)
+			continue; /* checked by bind_flights() */
+		if (READ_ONCE(c->data_offset) != s->page) {
 			err = -EBADMSG;
 			goto fail;
 		}
 		if (!(flags & EVR_SESSION_WRITER))
 			evr__ring_set_flags(&s->rings[i], s->rings[i].flags | EVR__RING_RDONLY);
 	}
+	err = bind_flights(s);
+	if (err)
+		goto fail;
 	*out = s;
 	return 0;
 fail:
@@ -429,9 +578,19 @@ int evr_session_get_nr_rings(const struct evr_session *s)
 /* A ring's handle without taking the writer role: channels hand slots out themselves. */
 int evr__session_ring(struct evr_session *s, uint32_t idx, struct evr_ring **out)
 {
-	if (!s || !out || idx >= s->nr_rings)
+	if (!s || !out || idx >= s->nr_rings || s->dir[idx].kind == EVR_KIND_FLIGHT)
 		return -EINVAL;
 	*out = &s->rings[idx];
+	return 0;
+}
+
+int evr_session_get_flight(struct evr_session *s, uint32_t idx, struct evr_flight **out)
+{
+	if (!s || !out || idx >= s->nr_rings)
+		return -EINVAL;
+	if (!s->flights[idx])
+		return -EPROTO;
+	*out = s->flights[idx];
 	return 0;
 }
 
@@ -439,6 +598,8 @@ int evr_session_get_ring(struct evr_session *s, uint32_t idx, struct evr_ring **
 {
 	if (!s || !out || idx >= s->nr_rings)
 		return -EINVAL;
+	if (s->dir[idx].kind == EVR_KIND_FLIGHT)
+		return -EPROTO;
 	if ((s->flags & EVR_SESSION_WRITER) && !s->taken[idx]) {
 		evr__ring_take_writer(&s->rings[idx]);
 		s->taken[idx] = 1;

@@ -52,6 +52,7 @@ struct evr_record_header {
 /* Causes of loss, one bit each in evr_lost_body.causes and one counter each in the page. */
 #define EVR_LOST_FULL 0x1u /* discard mode, no room: -ENOSPC */
 #define EVR_LOST_PAUSED 0x2u /* a reader paused the ring */
+#define EVR_LOST_OVERWRITTEN 0x4u /* flight rings, overwrite mode: a page pushed out unread */
 
 /*
  * Body of a LOST record. The first two fields are the kernel's (id, lost); a kernel reader that
@@ -73,10 +74,16 @@ struct evr_lost_body {
 /* evr_ctrl.kind */
 #define EVR_KIND_SPSC 1u /* the single-writer (perf) ring */
 #define EVR_KIND_MPSC 2u /* the multi-producer ring (src/mpsc.c) */
+#define EVR_KIND_FLIGHT 3u /* the flight recorder: ftrace's page ring (src/flight.c) */
 
 /* evr_ctrl.flags */
 #define EVR_CTRL_BACKWARD 0x1u /* overwrite mode, records written toward lower addresses */
 #define EVR_CTRL_MIRROR 0x2u /* data area mapped twice back to back */
+#define EVR_CTRL_OVERWRITE 0x4u /* flight rings: overwrite (flight-recorder) mode */
+#define EVR_CTRL_STAMP 0x8u /* flight rings: every record carries a timestamp */
+/* flight rings: log2 of the page size, in bits 16..23 (of evr_ctrl.flags and the entry flags) */
+#define EVR_CTRL_PAGE_SHIFT(flags) (((flags) >> 16) & 0xffu)
+#define EVR_CTRL_PAGE_SHIFT_MASK 0xff0000u
 
 /*
  * The control page. Bytes 0..1087 are laid out exactly as struct perf_event_mmap_page (checked
@@ -171,6 +178,81 @@ struct evr_ctrl {
 /* evr_ctrl.reader_waiting */
 #define EVR_WAITING_FUTEX 0x1u /* blocked (or about to block) in evr_reader_wait() */
 #define EVR_WAITING_POLL 0x2u /* an in-process poll fd is armed */
+
+/*
+ * The flight recorder ring (EVR_KIND_FLIGHT): ftrace's lockless page ring. Its area in a
+ * session, from the control page on:
+ *
+ *   | evr_ctrl + evr_flight_ctrl (at byte 2048) | descriptors, page-rounded | pages ... |
+ *
+ * nr_pages pages of page_size bytes: nr_pages - 1 of them form the ring, one is the reader's
+ * spare. Pages are linked by index in their descriptors, never by pointer; the two low bits of
+ * a link are flags: HEAD says the page it points to is the oldest page of the ring, UPDATE that
+ * a writer is pushing that page out. Records never cross a page; each page starts with
+ * struct evr_flight_page. See docs/design.md section 19 and docs/ordering.md.
+ */
+#define EVR_FL_NORMAL 0u
+#define EVR_FL_HEAD 1u
+#define EVR_FL_UPDATE 2u
+#define EVR_FL_MASK 3u
+#define EVR_FL_LINK(idx, flag) (((uint32_t)(idx) << 2) | (flag))
+#define EVR_FL_TARGET(link) ((link) >> 2)
+
+#define EVR_FLIGHT_CTRL_OFFSET 2048u
+#define EVR_FLIGHT_PAGE_MIN 256u
+#define EVR_FLIGHT_PAGE_MAX 65536u
+#define EVR_FLIGHT_PAGES_MIN 2u /* ring pages, the spare not counted */
+#define EVR_FLIGHT_PAGES_MAX 65536u
+
+struct evr_flight_ctrl {
+	/* C: the geometry, checked against the directory by every process that maps it */
+	uint32_t page_size; /* C: bytes per page, header included; power of two */
+	uint32_t nr_pages; /* C: ring pages + 1 */
+	uint64_t desc_offset; /* C: of the descriptors, from the control page */
+	uint64_t pages_offset; /* C: of page 0, from the control page */
+	uint8_t pad0[64 - 24];
+
+	/* written by the writer context (its own copies are private; these are published) */
+	uint32_t tail; /* W: page being reserved on (relaxed store, informational) */
+	uint32_t commit_page; /* W: page the outermost commit reached: store-release */
+	uint64_t overrun; /* W: entries pushed out unread (overwrite mode): store-release */
+	uint64_t lost; /* W: writes refused for want of room: store-release */
+	uint64_t written; /* W: records committed, published at each outermost commit */
+	uint64_t err_msgsize; /* W: -EMSGSIZE returns */
+	uint64_t err_nest; /* W: -EDEADLK returns */
+	uint64_t err_corrupt; /* W: writes refused because a link or index was out of range */
+	uint8_t pad1[64 - 56];
+
+	/* written by the reader */
+	uint32_t reader_page; /* R: the page the reader owns (outside the ring) */
+	uint32_t head_hint; /* R: where the reader last found the head */
+	uint64_t read; /* R: records delivered (informational) */
+	uint64_t seen_overrun; /* R: overrun as of the reader's last swap (a new reader resumes) */
+	uint64_t seen_lost; /* R: lost, idem */
+	uint8_t pad2[64 - 32];
+};
+
+struct evr_flight_desc {
+	uint32_t link; /* W and R, cmpxchg: next page << 2 | EVR_FL_* */
+	uint32_t prev; /* R: previous page in the ring (the reader keeps it) */
+	uint32_t read; /* R: bytes consumed of this page while it is the reader's */
+	uint32_t reserved;
+	/*
+	 * W: 1 + the sequence of the page before, stored (release, after commit is reset) when the
+	 * tail moves onto the page; 0 if never written. The pages holding data carry consecutive
+	 * sequences, oldest to newest, so a snapshot can tell a page that was rewritten under it.
+	 */
+	uint64_t seq;
+	uint64_t reserved_2;
+};
+
+struct evr_flight_page {
+	uint64_t time_stamp; /* W: stamp of the page's first record (the ring's clock) */
+	uint64_t commit; /* W: committed bytes after this header: store-release, outermost only */
+	uint64_t missed; /* W: entries pushed out unread just before this page, when it became
+			    the head; 0 otherwise */
+	uint64_t reserved;
+};
 
 /*
  * A session: one shared-memory object (memfd or POSIX shm) holding a directory and rings.

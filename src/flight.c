@@ -1,0 +1,1115 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The flight recorder: ftrace's lockless page ring in user space (docs/design.md section 19,
+ * docs/ordering.md "Flight rings").
+ *
+ * The ring is a circle of pages linked by index; the spare page the reader owns sits outside.
+ * One writer context (a thread and the signal handlers that interrupt it) reserves on the tail
+ * page and commits through the commit page, which only its outermost level moves. In overwrite
+ * mode a writer that reaches the head pushes it forward (cmpxchg HEAD -> UPDATE on the link that
+ * points at it, HEAD on the next link, UPDATE -> NORMAL); otherwise a full ring refuses the
+ * write. The reader swaps its spare in for the head page with a cmpxchg that succeeds only while
+ * that link still says HEAD, then reads the page it owns up to what is committed.
+ *
+ * Writer state that decides where bytes go (tail, commit page, the per-page reserve offsets and
+ * counts) is private to the writer process: a reader that scribbles on the shared page can make
+ * the writer refuse writes or overwrite its own ring, never write outside it or loop forever.
+ * Every index read from shared memory is range-checked, by the writer and by the reader.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#define OFF_MASK 0xffffffffull /* wr[] and ent[]: low half offset/count, high half generation */
+#define GEN1 (1ull << 32)
+#define HDR ((uint32_t)sizeof(struct evr_flight_page))
+#define RHDR ((uint32_t)sizeof(struct evr_record_header))
+#define TRIES_MAX 64 /* reader: swap attempts per call before "nothing now" */
+
+struct evr_flight {
+	/*
+	 * Writer context, touched by the thread and its signal handlers with the local_* ops:
+	 * every step a handler may interrupt is one instruction, as the kernel's local_t.
+	 */
+	uint64_t committing; /* nesting depth: only depth 1 moves the commit page */
+	uint64_t commits; /* reservations started: a commit re-checks it */
+	uint64_t tail; /* page reserved on */
+	uint64_t commit; /* commit page */
+	uint64_t overrun, lost, written; /* published to the shared counters */
+	uint64_t *wr; /* [nr] generation << 32 | reserve offset */
+	uint64_t *ent; /* [nr] generation << 32 | entries */
+	uint64_t *seq; /* [nr] sequence stored in the descriptor */
+	uint64_t *missed; /* [nr] entries pushed out just before the page */
+
+	/* reader */
+	uint32_t rpage, rread; /* the page it owns, bytes consumed */
+	uint64_t last_overrun, last_lost;
+	uint32_t head_hint;
+	int reader; /* the reader role is taken */
+	uint64_t st_records, st_pages, st_bad, st_read;
+	uint8_t lost_rec[RHDR + sizeof(struct evr_lost_body)];
+	uint64_t pend_ov, pend_lost;
+	int lost_pending;
+	uint8_t *snap; /* snapshot copy: nr pages */
+
+	/* immutable after bind */
+	struct evr_ctrl *ctrl;
+	struct evr_flight_ctrl *fc;
+	struct evr_flight_desc *desc;
+	uint8_t *pages;
+	uint32_t nr; /* pages, spare included */
+	uint32_t psize, dsize; /* page size; data bytes per page */
+	uint32_t flags; /* EVR_CTRL_* */
+	int can_write, can_read;
+	const struct evr_clock_params *clk;
+};
+
+static inline struct evr_flight_page *page(const struct evr_flight *f, uint32_t i)
+{
+	return (struct evr_flight_page *)(f->pages + (size_t)i * f->psize);
+}
+
+static inline uint8_t *page_data(const struct evr_flight *f, uint32_t i)
+{
+	return f->pages + (size_t)i * f->psize + HDR;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Geometry and creation (session.c calls these) */
+
+size_t evr__flight_span(size_t sys_page, uint64_t data_size, uint32_t page_size)
+{
+	uint64_t nr = data_size / page_size + 1;
+	size_t desc = (nr * sizeof(struct evr_flight_desc) + sys_page - 1) & ~(sys_page - 1);
+	size_t span = sys_page + desc + (size_t)nr * page_size;
+
+	return (span + sys_page - 1) & ~(sys_page - 1);
+}
+
+/* The geometry a directory entry promises; 0 if it is not a valid flight ring. */
+uint32_t evr__flight_page_size(uint32_t entry_flags, uint64_t data_size)
+{
+	uint32_t shift = EVR_CTRL_PAGE_SHIFT(entry_flags);
+	uint64_t ps;
+
+	if (shift < 8 || shift > 16)
+		return 0;
+	ps = 1ull << shift;
+	if (!evr__is_pow2(data_size) || data_size < EVR_FLIGHT_PAGES_MIN * ps ||
+	    data_size / ps > EVR_FLIGHT_PAGES_MAX)
+		return 0;
+	return (uint32_t)ps;
+}
+
+/* Creator: lay out an empty ring: pages 0..nr-2 in a circle, head = tail = page 0. */
+void evr__flight_init(struct evr_ctrl *c, size_t sys_page, uint64_t data_size, uint32_t flags,
+		      uint64_t ring_id)
+{
+	uint32_t ps = evr__flight_page_size(flags, data_size);
+	uint32_t nr = (uint32_t)(data_size / ps) + 1, ring = nr - 1;
+	struct evr_flight_ctrl *fc = (void *)((uint8_t *)c + EVR_FLIGHT_CTRL_OFFSET);
+	size_t desc_off = sys_page;
+	size_t pages_off = sys_page + ((nr * sizeof(struct evr_flight_desc) + sys_page - 1) &
+				       ~(sys_page - 1));
+	struct evr_flight_desc *d = (void *)((uint8_t *)c + desc_off);
+
+	memset(c, 0, sizeof(*c));
+	c->data_offset = pages_off;
+	c->data_size = data_size;
+	c->magic = EVR_CTRL_MAGIC;
+	c->evr_version = EVR_ABI_VERSION;
+	c->evr_compat = EVR_ABI_COMPAT;
+	c->kind = EVR_KIND_FLIGHT;
+	c->flags = flags;
+	c->ring_id = ring_id;
+	memset(fc, 0, sizeof(*fc));
+	fc->page_size = ps;
+	fc->nr_pages = nr;
+	fc->desc_offset = desc_off;
+	fc->pages_offset = pages_off;
+	fc->reader_page = ring;
+	for (uint32_t i = 0; i < ring; i++) {
+		d[i].link = EVR_FL_LINK((i + 1) % ring, (i + 1) % ring == 0 ? EVR_FL_HEAD : 0);
+		d[i].prev = (i + ring - 1) % ring;
+	}
+	d[ring].link = EVR_FL_LINK(0, 0);
+	d[ring].prev = ring - 1;
+	d[0].seq = 1;
+}
+
+void evr__flight_free(struct evr_flight *f)
+{
+	if (!f)
+		return;
+	free(f->wr);
+	free(f->snap);
+	free(f);
+}
+
+/*
+ * Bind a handle to a ring mapped at @c (@span bytes), checking the ring's own page against the
+ * directory's promise. The writer's private state starts from what the page says (a new
+ * writer after a crash resumes from the published tail and commit page).
+ */
+int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t data_size,
+		     uint32_t entry_flags, int can_write, int can_read, struct evr_flight **out)
+{
+	uint32_t ps = evr__flight_page_size(entry_flags, data_size);
+	uint32_t nr = ps ? (uint32_t)(data_size / ps) + 1 : 0;
+	struct evr_flight_ctrl *fc = (void *)((uint8_t *)c + EVR_FLIGHT_CTRL_OFFSET);
+	struct evr_flight *f;
+	size_t pages_off;
+
+	if (!ps || sys_page < EVR_FLIGHT_CTRL_OFFSET + sizeof(*fc) ||
+	    span < evr__flight_span(sys_page, data_size, ps))
+		return -EBADMSG;
+	pages_off = sys_page + ((nr * sizeof(struct evr_flight_desc) + sys_page - 1) &
+				~(sys_page - 1));
+	if (READ_ONCE(fc->page_size) != ps || READ_ONCE(fc->nr_pages) != nr ||
+	    READ_ONCE(fc->desc_offset) != sys_page || READ_ONCE(fc->pages_offset) != pages_off)
+		return -EBADMSG;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->wr = calloc((size_t)nr * 4, sizeof(uint64_t));
+	if (!f->wr) {
+		free(f);
+		return -ENOMEM;
+	}
+	f->ent = f->wr + nr;
+	f->seq = f->ent + nr;
+	f->missed = f->seq + nr;
+	f->ctrl = c;
+	f->fc = fc;
+	f->desc = (void *)((uint8_t *)c + sys_page);
+	f->pages = (uint8_t *)c + pages_off;
+	f->nr = nr;
+	f->psize = ps;
+	f->dsize = ps - HDR;
+	f->flags = entry_flags;
+	f->can_write = can_write;
+	f->can_read = can_read;
+	f->clk = evr__clock();
+	if (can_write) {
+		uint32_t t = READ_ONCE(fc->tail), cp = READ_ONCE(fc->commit_page);
+
+		f->tail = t < nr ? t : 0;
+		f->commit = cp < nr ? cp : f->tail;
+		for (uint32_t i = 0; i < nr; i++) {
+			uint64_t cm = READ_ONCE(page(f, i)->commit);
+
+			/* resume after the last published byte; a crashed reservation is lost */
+			f->wr[i] = cm <= f->dsize ? cm : f->dsize;
+			f->seq[i] = READ_ONCE(f->desc[i].seq);
+			f->missed[i] = READ_ONCE(page(f, i)->missed);
+		}
+		f->overrun = READ_ONCE(fc->overrun);
+		f->lost = READ_ONCE(fc->lost);
+		f->written = READ_ONCE(fc->written);
+		WRITE_ONCE(c->writer_pid, getpid());
+	}
+	*out = f;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Writer */
+
+/* The next page after @i, from the shared link; nr (invalid) if the link is out of range. */
+static inline uint32_t next_of(const struct evr_flight *f, uint32_t i)
+{
+	uint32_t n = EVR_FL_TARGET(READ_ONCE(f->desc[i].link));
+
+	return n < f->nr ? n : f->nr;
+}
+
+/* Is @c the reader's page? It is when the page before it no longer points at it. */
+static int is_reader_page(const struct evr_flight *f, uint32_t c)
+{
+	uint32_t p = READ_ONCE(f->desc[c].prev);
+
+	return p >= f->nr || EVR_FL_TARGET(__atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE)) != c;
+}
+
+static void publish_commit(struct evr_flight *f, uint32_t c)
+{
+	uint64_t w;
+
+	/* re-read: a handler may reserve and finish a record between our load and store */
+	do {
+		w = local_read(&f->wr[c]) & OFF_MASK;
+		if (w > f->dsize)
+			w = f->dsize; /* a crossing reservation not yet given back */
+		/* release: the records below w are written; pairs with the reader's acquire */
+		store_release(&page(f, c)->commit, w);
+		barrier();
+	} while (w != (local_read(&f->wr[c]) & OFF_MASK) && w != f->dsize);
+}
+
+/*
+ * Outermost level only: move the commit page up to the tail, publishing each page's committed
+ * bytes, then the tail page's. A handler that moves the tail meanwhile makes us go round again.
+ */
+static void set_commit_to_write(struct evr_flight *f)
+{
+	for (uint32_t guard = 0; guard < 2 * f->nr + 4; guard++) {
+		uint32_t c;
+
+		while ((c = (uint32_t)f->commit) != (uint32_t)local_read(&f->tail)) {
+			uint32_t n = next_of(f, c);
+
+			if (n >= f->nr || guard++ > 2 * f->nr + 4) {
+				/* the list is corrupt: stop at the tail, do not walk on */
+				local_add(&f->fc->err_corrupt, 1);
+				f->commit = local_read(&f->tail);
+				break;
+			}
+			publish_commit(f, c);
+			f->commit = n;
+			barrier();
+		}
+		publish_commit(f, (uint32_t)f->commit);
+		/* release: the commit values above first (docs/ordering.md F2) */
+		store_release(&f->fc->commit_page, (uint32_t)f->commit);
+		barrier();
+		if (f->commit == local_read(&f->tail))
+			return;
+	}
+}
+
+static inline void start_commit(struct evr_flight *f)
+{
+	local_add(&f->committing, 1);
+	local_add(&f->commits, 1);
+	barrier();
+}
+
+static void end_commit(struct evr_flight *f)
+{
+	uint64_t commits;
+
+again:
+	commits = local_read(&f->commits);
+	barrier();
+	if (local_read(&f->committing) == 1) {
+		set_commit_to_write(f);
+		store_release(&f->fc->written, local_read(&f->written));
+	}
+	local_add(&f->committing, (uint64_t)-1);
+	barrier();
+	/* a handler that reserved after our loop but before the decrement left its commit to us */
+	if (unlikely(local_read(&f->commits) != commits) && !local_read(&f->committing)) {
+		local_add(&f->committing, 1);
+		goto again;
+	}
+}
+
+/*
+ * Undo the overflow of page @t by a reservation of @len at @start. The one reservation that
+ * crossed the end fills the rest of the page with a PAD record and sets the offset to the end;
+ * later ones (handlers that came in after it) just give their bytes back.
+ */
+static void reset_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_t len)
+{
+	struct evr_record_header *h;
+
+	if (start >= f->dsize) {
+		local_add(&f->wr[t], (uint64_t)-(int64_t)len);
+		return;
+	}
+	h = (void *)(page_data(f, t) + start);
+	h->type = EVR_TYPE_PAD;
+	h->misc = 0;
+	h->size = (uint16_t)(f->dsize - start);
+	barrier(); /* the commit that publishes it is a release */
+	local_add(&f->wr[t], (uint64_t)-(int64_t)(start + len - f->dsize));
+}
+
+/*
+ * Overwrite mode, the tail page @t is followed by the head page @n: push the head on.
+ * Return: 0 pushed (by us or a handler we interrupted), 1 retry (a handler already moved it,
+ * or the reader swapped @n out), -EBADMSG corrupt links.
+ */
+static int handle_head(struct evr_flight *f, uint32_t t, uint32_t n)
+{
+	uint32_t old = EVR_FL_LINK(n, EVR_FL_HEAD), type, nn, cur;
+	uint64_t entries = local_read(&f->ent[n]) & OFF_MASK;
+
+	/* acq_rel: against the reader's swap cmpxchg on the same link (docs/ordering.md F3) */
+	__atomic_compare_exchange_n(&f->desc[t].link, &old, EVR_FL_LINK(n, EVR_FL_UPDATE), 0,
+				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+	if (EVR_FL_TARGET(old) != n)
+		return 1; /* the reader swapped @n out: our tail now points at its spare */
+	type = old & EVR_FL_MASK;
+	if (type == EVR_FL_NORMAL)
+		return 1; /* a handler pushed it before we got here */
+	if (type == EVR_FL_HEAD) {
+		/* ours to account: every entry of @n is gone unread */
+		local_add(&f->overrun, entries);
+		/* release: the count is in place before the next link says HEAD (F4) */
+		store_release(&f->fc->overrun, local_read(&f->overrun));
+	} else if (type != EVR_FL_UPDATE) {
+		return -EBADMSG;
+	}
+	nn = next_of(f, n);
+	if (nn >= f->nr)
+		return -EBADMSG;
+	/* the new head says how many entries went before it */
+	f->missed[nn] = f->missed[n] + entries;
+	WRITE_ONCE(page(f, nn)->missed, f->missed[nn]);
+	cur = EVR_FL_LINK(nn, EVR_FL_NORMAL);
+	if (!__atomic_compare_exchange_n(&f->desc[n].link, &cur, EVR_FL_LINK(nn, EVR_FL_HEAD), 0,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (cur != EVR_FL_LINK(nn, EVR_FL_HEAD))
+			return -EBADMSG; /* only a handler of ours could have set it */
+	} else {
+		uint32_t tl = (uint32_t)local_read(&f->tail);
+
+		/* handlers moved the tail past @n meanwhile: the HEAD we just set is stale */
+		if (tl != t && tl != n) {
+			cur = EVR_FL_LINK(nn, EVR_FL_HEAD);
+			__atomic_compare_exchange_n(&f->desc[n].link, &cur,
+						    EVR_FL_LINK(nn, EVR_FL_NORMAL), 0,
+						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		}
+	}
+	if (type == EVR_FL_HEAD) {
+		cur = EVR_FL_LINK(n, EVR_FL_UPDATE);
+		if (!__atomic_compare_exchange_n(&f->desc[t].link, &cur,
+						 EVR_FL_LINK(n, EVR_FL_NORMAL), 0, __ATOMIC_RELEASE,
+						 __ATOMIC_RELAXED))
+			return -EBADMSG;
+	}
+	return 0;
+}
+
+/* Move the tail from @t onto @n, unless a handler did it first. */
+static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
+{
+	uint64_t old_w, old_e;
+
+	/* a new generation of @n: a handler's reservation on it makes our reset below fail */
+	old_w = local_fetch_add(&f->wr[n], GEN1) + GEN1;
+	old_e = local_fetch_add(&f->ent[n], GEN1) + GEN1;
+	barrier();
+	if (t != (uint32_t)local_read(&f->tail))
+		return;
+	/*
+	 * commit first, then the sequence (release), then a release fence before any record
+	 * byte: a snapshot that sees the new sequence sees commit reset, and one that read any
+	 * new byte sees the new sequence on its re-check (docs/ordering.md F5)
+	 */
+	WRITE_ONCE(page(f, n)->commit, 0);
+	WRITE_ONCE(page(f, n)->time_stamp, 0);
+	if (READ_ONCE(page(f, n)->missed) && (READ_ONCE(f->desc[t].link) & EVR_FL_MASK) !=
+						     EVR_FL_HEAD)
+		WRITE_ONCE(page(f, n)->missed, 0);
+	f->seq[n] = f->seq[t] + 1;
+	store_release(&f->desc[n].seq, f->seq[n]);
+	atomic_thread_fence(memory_order_release);
+	local_cmpxchg(&f->wr[n], old_w, old_w & ~OFF_MASK);
+	local_cmpxchg(&f->ent[n], old_e, old_e & ~OFF_MASK);
+	local_cmpxchg(&f->tail, t, n);
+	WRITE_ONCE(f->fc->tail, n);
+}
+
+/* The reservation at @start..+@len crossed the end of page @t. Return 0 to retry, or -errno. */
+static int move_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_t len)
+{
+	uint32_t lk = __atomic_load_n(&f->desc[t].link, __ATOMIC_ACQUIRE), n = EVR_FL_TARGET(lk);
+	uint32_t c = (uint32_t)f->commit;
+	int r;
+
+	if (n >= f->nr) {
+		local_add(&f->fc->err_corrupt, 1);
+		reset_tail(f, t, start, len);
+		return -EBADMSG;
+	}
+	if (n == c) {
+		/* handlers went all the way round while the outer level holds the commit page */
+		goto full;
+	}
+	if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
+		if (!is_reader_page(f, c)) {
+			if (!(f->flags & EVR_CTRL_OVERWRITE))
+				goto full;
+			r = handle_head(f, t, n);
+			if (r < 0) {
+				local_add(&f->fc->err_corrupt, 1);
+				reset_tail(f, t, start, len);
+				return r;
+			}
+			if (r)
+				goto again;
+		} else if (c != (uint32_t)local_read(&f->tail)) {
+			/* the commit page is still the reader's and the tail left it: full */
+			goto full;
+		}
+		/* else: tail and commit are on the reader's page; the head is empty, move on */
+	} else if ((lk & EVR_FL_MASK) != EVR_FL_NORMAL) {
+		/* UPDATE: we interrupted our own push of @n; finish it */
+		r = handle_head(f, t, n);
+		if (r < 0) {
+			local_add(&f->fc->err_corrupt, 1);
+			reset_tail(f, t, start, len);
+			return r;
+		}
+	}
+	tail_update(f, t, n);
+again:
+	reset_tail(f, t, start, len);
+	/* commit what is there (the padding), as the outermost level if we are it, then retry */
+	end_commit(f);
+	local_add(&f->committing, 1);
+	return 0;
+full:
+	reset_tail(f, t, start, len);
+	local_add(&f->lost, 1);
+	store_release(&f->fc->lost, local_read(&f->lost));
+	return -ENOSPC;
+}
+
+/* Reserve @size bytes (a whole record) on the tail page; between start_commit and end_commit. */
+static int reserve_bytes(struct evr_flight *f, uint32_t size, uint8_t **out, uint32_t *page_out)
+{
+	for (uint32_t tries = 0;; tries++) {
+		uint32_t t = (uint32_t)local_read(&f->tail), start, end;
+		uint64_t w;
+		int err;
+
+		if (unlikely(tries > 2 * f->nr + 8)) {
+			local_add(&f->fc->err_corrupt, 1);
+			return -EBADMSG;
+		}
+		/* one instruction: a handler that comes in after it reserves after us */
+		w = local_fetch_add(&f->wr[t], size);
+		start = (uint32_t)(w & OFF_MASK);
+		end = start + size;
+		if (unlikely(end > f->dsize)) {
+			err = move_tail(f, t, start, size);
+			if (err)
+				return err;
+			continue;
+		}
+		local_add(&f->ent[t], 1);
+		*out = page_data(f, t) + start;
+		*page_out = t;
+		return 0;
+	}
+}
+
+static inline int write_enter(struct evr_flight *f, size_t len, uint32_t *size)
+{
+	uint32_t sz;
+
+	if (unlikely(!f->can_write))
+		return -EPERM;
+	sz = (uint32_t)((RHDR + ((f->flags & EVR_CTRL_STAMP) ? 8 : 0) + len + 7) & ~7ull);
+	if (unlikely(len > f->dsize || sz > f->dsize)) {
+		local_add(&f->fc->err_msgsize, 1);
+		return -EMSGSIZE;
+	}
+	if (unlikely(local_read(&f->committing) >= EVR_MAX_NEST)) {
+		local_add(&f->fc->err_nest, 1);
+		return -EDEADLK;
+	}
+	*size = sz;
+	return 0;
+}
+
+/* Fill the header (and stamp) of a record reserved at @p; returns where the payload goes. */
+static inline uint8_t *put_header(struct evr_flight *f, uint8_t *p, uint32_t type, uint32_t size,
+				  size_t len, uint32_t pg)
+{
+	struct evr_record_header *h = (void *)p;
+	uint32_t stamped = (f->flags & EVR_CTRL_STAMP) ? 8 : 0;
+
+	h->type = type;
+	h->misc = (uint16_t)((size - RHDR - stamped - len) | (stamped ? EVR_MISC_TIME : 0));
+	h->size = (uint16_t)size;
+	if (stamped) {
+		uint64_t t = evr__clock_read(f->clk);
+
+		memcpy(p + RHDR, &t, 8);
+		if ((uint32_t)(p - page_data(f, pg)) == 0)
+			WRITE_ONCE(page(f, pg)->time_stamp, t);
+	} else if ((uint32_t)(p - page_data(f, pg)) == 0) {
+		WRITE_ONCE(page(f, pg)->time_stamp, evr__clock_read(f->clk));
+	}
+	return p + RHDR + stamped;
+}
+
+int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t len)
+{
+	uint32_t size, pg;
+	uint8_t *p;
+	int err;
+
+	if (unlikely(!f || id > EVR_APP_ID_MAX || (!data && len)))
+		return -EINVAL;
+	err = write_enter(f, len, &size);
+	if (unlikely(err))
+		return err;
+	start_commit(f);
+	err = reserve_bytes(f, size, &p, &pg);
+	if (likely(!err)) {
+		memcpy(put_header(f, p, EVR_TYPE_APP + id, size, len, pg), data, len);
+		local_add(&f->written, 1);
+	}
+	end_commit(f);
+	return err;
+}
+
+int evr_flight_reserve(struct evr_flight *f, uint32_t id, size_t len, struct evr_slot *s)
+{
+	uint32_t size, pg;
+	uint8_t *p;
+	int err;
+
+	if (unlikely(!f || !s || id > EVR_APP_ID_MAX))
+		return -EINVAL;
+	err = write_enter(f, len, &size);
+	if (unlikely(err))
+		return err;
+	start_commit(f);
+	err = reserve_bytes(f, size, &p, &pg);
+	if (unlikely(err)) {
+		end_commit(f);
+		return err;
+	}
+	s->data = put_header(f, p, EVR_TYPE_APP + id, size, len, pg);
+	s->len = (uint32_t)len;
+	s->size = size;
+	s->pos = pg;
+	s->hdr = p;
+	s->wrap = 0;
+	s->level = (uint32_t)local_read(&f->committing);
+	return 0;
+}
+
+int evr_flight_commit(struct evr_flight *f, struct evr_slot *s)
+{
+	if (unlikely(!f || !s || !s->hdr || !f->can_write))
+		return -EINVAL;
+	/* commits come back in stack order, as reservations nest */
+	if (unlikely(s->level != (uint32_t)local_read(&f->committing)))
+		return -EINVAL;
+	s->hdr = NULL;
+	local_add(&f->written, 1);
+	end_commit(f);
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Records: one decoder for the reader, snapshots and post-mortem; trusts nothing */
+
+/*
+ * Decode the record at @off of a page's data @d holding @commit bytes. Return its size (a
+ * multiple of 8 within commit), 0 if it is not a valid record. Sets @rec for app records and
+ * LOST records; *@skip for padding.
+ */
+static uint32_t decode(const struct evr_ctrl *c, const uint8_t *d, uint32_t off, uint32_t commit,
+		       struct evr_record *rec, int *skip)
+{
+	const struct evr_record_header *h = (const void *)(d + off);
+	uint32_t size, type, pad, stamped;
+
+	if (commit - off < RHDR)
+		return 0;
+	size = h->size;
+	type = h->type;
+	if (size < RHDR || size % 8 || size > commit - off)
+		return 0;
+	*skip = 0;
+	if (type == EVR_TYPE_PAD) {
+		*skip = 1;
+		return size;
+	}
+	if (type < EVR_TYPE_APP)
+		return 0; /* writers of flight rings write nothing else */
+	stamped = (h->misc & EVR_MISC_TIME) ? 8 : 0;
+	pad = h->misc & EVR_MISC_PAD_MASK;
+	if (size < RHDR + stamped + pad)
+		return 0;
+	memset(rec, 0, sizeof(*rec));
+	rec->hdr = h;
+	rec->data = d + off + RHDR + stamped;
+	rec->len = size - RHDR - stamped - pad;
+	rec->type = type - EVR_TYPE_APP;
+	rec->is_app = true;
+	if (stamped) {
+		uint64_t t;
+
+		memcpy(&t, d + off + RHDR, 8);
+		rec->time = evr_clock_to_ns(c, t);
+		rec->has_time = true;
+	}
+	return size;
+}
+
+static void make_lost(uint8_t *buf, uint64_t id, uint64_t overwritten, uint64_t refused,
+		      struct evr_record *rec)
+{
+	struct evr_record_header h = { EVR_TYPE_LOST, EVR_MISC_EVRING,
+				       (uint16_t)(RHDR + sizeof(struct evr_lost_body)) };
+	struct evr_lost_body b = { 0 };
+
+	b.id = id;
+	b.lost = overwritten + refused;
+	b.causes = (overwritten ? EVR_LOST_OVERWRITTEN : 0) | (refused ? EVR_LOST_FULL : 0);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + RHDR, &b, sizeof(b));
+	memset(rec, 0, sizeof(*rec));
+	rec->hdr = (const void *)buf;
+	rec->data = buf + RHDR;
+	rec->len = sizeof(b);
+	rec->type = EVR_TYPE_LOST;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Reader */
+
+/* Find the page the HEAD link points at. -EAGAIN: a writer is pushing it; -EBADMSG: none. */
+static int find_head(struct evr_flight *f, uint32_t *head)
+{
+	uint32_t h = f->head_hint < f->nr ? f->head_hint : 0, p, lk;
+
+	p = READ_ONCE(f->desc[h].prev);
+	if (p < f->nr && __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE) ==
+				 EVR_FL_LINK(h, EVR_FL_HEAD)) {
+		*head = h;
+		return 0;
+	}
+	p = h == f->rpage ? next_of(f, h) : h;
+	for (uint32_t i = 0; p < f->nr && i < 2 * f->nr; i++) {
+		/* acquire: pairs with the writer's cmpxchg that set HEAD (F4) */
+		lk = __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE);
+		if ((lk & EVR_FL_MASK) == EVR_FL_UPDATE)
+			return -EAGAIN;
+		if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
+			if (EVR_FL_TARGET(lk) >= f->nr)
+				return -EBADMSG;
+			*head = EVR_FL_TARGET(lk);
+			if (READ_ONCE(f->desc[*head].prev) != p)
+				WRITE_ONCE(f->desc[*head].prev, p); /* ours: repair it */
+			return 0;
+		}
+		p = EVR_FL_TARGET(lk);
+	}
+	return -EBADMSG;
+}
+
+/*
+ * Swap the spare page in for the head page. Return 1 swapped, 0 nothing to swap now (caught up
+ * with the writer, or it is mid-push), -EBADMSG the list is corrupt.
+ */
+static int swap_in(struct evr_flight *f)
+{
+	uint32_t r = f->rpage, h, p, n, want;
+	uint64_t ov, lo;
+	int err = -EAGAIN;
+
+	/* acquire: pairs with the release in set_commit_to_write() (F2) */
+	if (load_acquire(&f->fc->commit_page) == r)
+		return 0; /* the writer's commit is on our page: nothing newer */
+	WRITE_ONCE(page(f, r)->commit, 0);
+	WRITE_ONCE(f->desc[r].read, 0);
+	for (uint32_t tries = 0; tries < TRIES_MAX; tries++) {
+		err = find_head(f, &h);
+		if (err == -EBADMSG)
+			return err;
+		if (err)
+			continue;
+		if (h == r)
+			return -EBADMSG;
+		p = READ_ONCE(f->desc[h].prev);
+		n = next_of(f, h);
+		if (p >= f->nr || n >= f->nr || p == r || n == r)
+			return -EBADMSG;
+		WRITE_ONCE(f->desc[r].link, EVR_FL_LINK(n, EVR_FL_HEAD));
+		WRITE_ONCE(f->desc[r].prev, p);
+		/* full barrier: the counters read after our links are set up, as the kernel */
+		smp_mb();
+		ov = load_acquire(&f->fc->overrun);
+		lo = load_acquire(&f->fc->lost);
+		want = EVR_FL_LINK(h, EVR_FL_HEAD);
+#ifdef EVR_BROKEN_FLIGHT_SWAP
+		/*
+		 * must-fail control: swap whatever the link says (HEAD, UPDATE or already moved
+		 * on), as a reader that does not check the flag would; the stress oracle must
+		 * catch it
+		 */
+		want = __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE);
+		if (EVR_FL_TARGET(want) != h)
+			want = EVR_FL_LINK(h, EVR_FL_HEAD);
+#endif
+		/* acq_rel: only while the link still says HEAD (F3) */
+		if (__atomic_compare_exchange_n(&f->desc[p].link, &want, EVR_FL_LINK(r, EVR_FL_NORMAL),
+						0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			WRITE_ONCE(f->desc[n].prev, r);
+			f->head_hint = n;
+			WRITE_ONCE(f->fc->head_hint, n);
+			f->rpage = h;
+			f->rread = 0;
+			WRITE_ONCE(f->desc[h].read, 0);
+			WRITE_ONCE(f->fc->reader_page, h);
+			f->st_pages++;
+			/* counters only grow; a hostile writer's decrease reads as no loss */
+			if (ov > f->last_overrun || lo > f->last_lost) {
+				f->pend_ov = ov > f->last_overrun ? ov - f->last_overrun : 0;
+				f->pend_lost = lo > f->last_lost ? lo - f->last_lost : 0;
+				f->lost_pending = 1;
+			}
+			f->last_overrun = ov;
+			f->last_lost = lo;
+			WRITE_ONCE(f->fc->seen_overrun, ov);
+			WRITE_ONCE(f->fc->seen_lost, lo);
+			return 1;
+		}
+		err = -EAGAIN;
+	}
+	return 0;
+}
+
+static int take_reader(struct evr_flight *f)
+{
+	uint32_t r = READ_ONCE(f->fc->reader_page), rd;
+
+	if (r >= f->nr)
+		return -EBADMSG;
+	rd = READ_ONCE(f->desc[r].read);
+	f->rpage = r;
+	f->rread = rd <= f->dsize ? rd : f->dsize;
+	f->head_hint = READ_ONCE(f->fc->head_hint);
+	/* a reader that attaches after another resumes from what that one reported */
+	f->last_overrun = READ_ONCE(f->fc->seen_overrun);
+	f->last_lost = READ_ONCE(f->fc->seen_lost);
+	f->reader = 1;
+	return 0;
+}
+
+int evr_flight_read(struct evr_flight *f, struct evr_record *rec)
+{
+	if (!f || !rec)
+		return -EINVAL;
+	if (!f->can_read)
+		return -EPERM;
+	if (unlikely(!f->reader) && take_reader(f))
+		return -EBADMSG;
+	for (;;) {
+		uint32_t r = f->rpage, sz;
+		uint64_t c;
+		int skip, err;
+
+		if (f->lost_pending) {
+			f->lost_pending = 0;
+			make_lost(f->lost_rec, f->ctrl->ring_id, f->pend_ov, f->pend_lost, rec);
+			f->st_records++;
+			return 1;
+		}
+		/* acquire: pairs with the writer's release of the page's commit (F1) */
+		c = load_acquire(&page(f, r)->commit);
+		if (f->rread < c) {
+			if (c > f->dsize) {
+				c = f->dsize; /* a hostile value: read what the page can hold */
+			}
+			sz = decode(f->ctrl, page_data(f, r), f->rread, (uint32_t)c, rec, &skip);
+			if (!sz) {
+				f->st_bad++;
+				f->rread = (uint32_t)c;
+				WRITE_ONCE(f->desc[r].read, f->rread);
+				return -EBADMSG;
+			}
+			rec->pos = (uint64_t)r * f->psize + HDR + f->rread;
+			f->rread += sz;
+			WRITE_ONCE(f->desc[r].read, f->rread);
+			if (skip)
+				continue;
+			f->st_records++;
+			f->st_read++;
+			WRITE_ONCE(f->fc->read, f->st_read);
+			return 1;
+		}
+		err = swap_in(f);
+		if (err == -EBADMSG)
+			f->st_bad++;
+		if (err <= 0)
+			return err;
+	}
+}
+
+/* ---------------------------------------------------------------------------------------- */
+/* Snapshots (live) and post-mortem (an image): one walk over a view of a ring */
+
+struct view {
+	const struct evr_ctrl *ctrl;
+	const struct evr_flight_ctrl *fc;
+	const struct evr_flight_desc *desc;
+	const uint8_t *pages;
+	uint32_t nr, psize, dsize, ring;
+};
+
+/*
+ * Copy @n bytes the writer may be rewriting: the sequence check after the copy decides whether
+ * the copy is kept, so the race is expected (a seqlock read); word by word, out of TSAN's view.
+ */
+__attribute__((no_sanitize("thread"))) static void racy_copy(uint8_t *dst, const uint8_t *src,
+							      uint32_t n)
+{
+	const volatile uint64_t *s = (const volatile uint64_t *)src;
+	uint64_t *d = (uint64_t *)dst;
+
+	for (uint32_t i = 0; i < n / 8; i++)
+		d[i] = s[i];
+}
+
+struct run_page {
+	uint32_t idx, start, commit;
+	uint64_t missed;
+};
+
+static int cmp_seq_desc(const void *a, const void *b)
+{
+	const uint64_t *x = a, *y = b;
+
+	return x[0] < y[0] ? 1 : x[0] > y[0] ? -1 : (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Copy page @i into @dst if its sequence is @want before and after; 1 kept, 0 not. */
+static int copy_page(const struct view *v, uint32_t i, uint64_t want, uint8_t *dst,
+		     struct run_page *rp)
+{
+	const struct evr_flight_page *pg = (const void *)(v->pages + (size_t)i * v->psize);
+	uint64_t c;
+
+	/* acquire: pairs with the writer's release of the sequence (F5) */
+	if (load_acquire(&v->desc[i].seq) != want)
+		return 0;
+	c = load_acquire(&pg->commit);
+	if (c > v->dsize)
+		return -1;
+	rp->idx = i;
+	rp->commit = (uint32_t)c;
+	rp->missed = READ_ONCE(pg->missed);
+	racy_copy(dst, (const uint8_t *)pg + HDR, (uint32_t)c);
+	/* acquire fence: the copy above is done before the sequence is read again */
+	atomic_thread_fence(memory_order_acquire);
+	return READ_ONCE(v->desc[i].seq) == want;
+}
+
+/*
+ * Walk one ring: find the newest page (highest sequence), follow sequences down page by page
+ * copying each into @buf (nr pages) until one is missing or was rewritten during its copy, then
+ * hand the records out oldest first. @scratch holds 2 * nr u64 and nr run_page.
+ */
+static int walk(const struct view *v, uint8_t *buf, uint64_t *scratch, struct run_page *run,
+		evr_record_fn fn, void *arg, struct evr_flight_stats *st)
+{
+	uint32_t rp = READ_ONCE(v->fc->reader_page), nrun = 0, got = 0;
+	int stop = 0;
+
+	for (uint32_t i = 0; i < v->nr; i++) {
+		scratch[2 * i] = READ_ONCE(v->desc[i].seq);
+		scratch[2 * i + 1] = i;
+	}
+	qsort(scratch, v->nr, 2 * sizeof(uint64_t), cmp_seq_desc);
+	for (uint32_t k = 0; k < v->nr && scratch[2 * k]; k++) {
+		uint32_t i = (uint32_t)scratch[2 * k + 1];
+		struct run_page *p = &run[nrun];
+		int kept;
+
+		if (k && scratch[2 * k] != scratch[2 * (k - 1)] - 1)
+			break; /* a gap: older pages hold consumed or overwritten data */
+		kept = copy_page(v, i, scratch[2 * k], buf + (size_t)nrun * v->dsize, p);
+		if (kept < 0) {
+			st->bad++;
+			break;
+		}
+		if (!kept)
+			break; /* rewritten under us: it and everything older are gone */
+		p->start = 0;
+		nrun++;
+		if (i == rp) {
+			/* the reader's page: what it consumed is gone, and so is all that is older */
+			uint32_t rd = READ_ONCE(v->desc[i].read);
+
+			p->start = rd <= p->commit ? rd & ~7u : p->commit;
+			break;
+		}
+	}
+	st->pages += nrun;
+	if (nrun)
+		st->missed += run[nrun - 1].missed;
+	/* oldest first */
+	for (uint32_t k = nrun; k-- > 0 && !stop;) {
+		const struct run_page *p = &run[k];
+		const uint8_t *d = buf + (size_t)k * v->dsize;
+
+		for (uint32_t off = p->start; off < p->commit;) {
+			struct evr_record rec;
+			int skip;
+			uint32_t sz = decode(v->ctrl, d, off, p->commit, &rec, &skip);
+
+			if (!sz) {
+				st->bad++;
+				break;
+			}
+			if (!skip) {
+				rec.pos = (uint64_t)p->idx * v->psize + HDR + off;
+				rec.ring = (uint16_t)v->ring;
+				got++;
+				st->records++;
+				if (fn && fn(&rec, arg)) {
+					stop = 1;
+					break;
+				}
+			}
+			off += sz;
+		}
+	}
+	return stop ? -ECANCELED : (int)got;
+}
+
+static void view_of(const struct evr_flight *f, struct view *v)
+{
+	v->ctrl = f->ctrl;
+	v->fc = f->fc;
+	v->desc = f->desc;
+	v->pages = f->pages;
+	v->nr = f->nr;
+	v->psize = f->psize;
+	v->dsize = f->dsize;
+	v->ring = (uint32_t)READ_ONCE(f->ctrl->ring_id);
+}
+
+static void counters(const struct evr_flight_ctrl *fc, struct evr_flight_stats *st)
+{
+	st->overwritten += READ_ONCE(fc->overrun);
+	st->lost += READ_ONCE(fc->lost);
+	st->written += READ_ONCE(fc->written);
+}
+
+static void stats_out(const struct evr_flight_stats *tmp, struct evr_flight_stats *st)
+{
+	size_t sz;
+
+	if (!st || st->sz < sizeof(size_t))
+		return;
+	sz = st->sz < sizeof(*tmp) ? st->sz : sizeof(*tmp);
+	memcpy((uint8_t *)st + sizeof(size_t), (const uint8_t *)tmp + sizeof(size_t),
+	       sz - sizeof(size_t));
+}
+
+int evr_flight_snapshot(struct evr_flight *f, evr_record_fn fn, void *arg,
+			struct evr_flight_stats *st)
+{
+	struct evr_flight_stats tmp = { .sz = sizeof(tmp) };
+	struct view v;
+	uint64_t *scratch;
+	struct run_page *run;
+	int ret;
+
+	if (!f || (st && st->sz < sizeof(size_t)))
+		return -EINVAL;
+	if (!f->snap) {
+		f->snap = malloc((size_t)f->nr * f->dsize + (size_t)f->nr * 2 * sizeof(uint64_t) +
+				 (size_t)f->nr * sizeof(struct run_page));
+		if (!f->snap)
+			return -ENOMEM;
+	}
+	scratch = (uint64_t *)(f->snap + (size_t)f->nr * f->dsize);
+	run = (struct run_page *)(scratch + 2 * (size_t)f->nr);
+	view_of(f, &v);
+	counters(f->fc, &tmp);
+	ret = walk(&v, f->snap, scratch, run, fn, arg, &tmp);
+	stats_out(&tmp, st);
+	return ret == -ECANCELED ? (int)tmp.records : ret;
+}
+
+int evr_flight_get_stats(const struct evr_flight *f, struct evr_flight_stats *st)
+{
+	struct evr_flight_stats tmp = { .sz = sizeof(tmp) };
+
+	if (!f || !st || st->sz < sizeof(size_t))
+		return -EINVAL;
+	counters(f->fc, &tmp);
+	tmp.records = f->st_records;
+	tmp.pages = f->st_pages;
+	tmp.bad = f->st_bad;
+	stats_out(&tmp, st);
+	return 0;
+}
+
+/* Post-mortem over the bytes of a session: the directory is checked as evr_session_open does. */
+int evr_flight_recover(const void *image, size_t len, evr_record_fn fn, void *arg,
+		       struct evr_flight_stats *st)
+{
+	struct evr_flight_stats tmp = { .sz = sizeof(tmp) };
+	const uint8_t *img = image;
+	struct evr_session_entry *dir = NULL;
+	uint8_t *buf = NULL;
+	uint32_t n = 0;
+	size_t page = evr__page_size();
+	int err, total = 0;
+
+	if (!image || ((uintptr_t)image & 7) || (st && st->sz < sizeof(size_t)))
+		return -EINVAL;
+	err = evr__session_dir(img, len, page, &dir, &n);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < n && err >= 0; i++) {
+		const struct evr_session_entry *e = &dir[i];
+		uint32_t ps = evr__flight_page_size(e->flags, e->data_size);
+		const struct evr_ctrl *c = (const void *)(img + e->offset);
+		struct view v;
+		uint64_t *scratch;
+		struct run_page *run;
+		uint8_t *nb;
+
+		if (e->kind != EVR_KIND_FLIGHT)
+			continue;
+		/* evr__session_dir() checked the span is inside the image */
+		v.ctrl = c;
+		v.fc = (const void *)((const uint8_t *)c + EVR_FLIGHT_CTRL_OFFSET);
+		v.nr = (uint32_t)(e->data_size / ps) + 1;
+		v.psize = ps;
+		v.dsize = ps - HDR;
+		v.ring = i;
+		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC || READ_ONCE(c->kind) != EVR_KIND_FLIGHT ||
+		    READ_ONCE(v.fc->page_size) != ps || READ_ONCE(v.fc->nr_pages) != v.nr ||
+		    READ_ONCE(v.fc->desc_offset) != page ||
+		    READ_ONCE(v.fc->pages_offset) != READ_ONCE(c->data_offset) ||
+		    READ_ONCE(c->data_offset) !=
+			    page + ((v.nr * sizeof(struct evr_flight_desc) + page - 1) & ~(page - 1))) {
+			tmp.bad++;
+			continue;
+		}
+		v.desc = (const void *)((const uint8_t *)c + page);
+		v.pages = (const uint8_t *)c + c->data_offset;
+		nb = realloc(buf, (size_t)v.nr * v.dsize + (size_t)v.nr * 2 * sizeof(uint64_t) +
+					  (size_t)v.nr * sizeof(struct run_page));
+		if (!nb) {
+			err = -ENOMEM;
+			break;
+		}
+		buf = nb;
+		scratch = (uint64_t *)(buf + (size_t)v.nr * v.dsize);
+		run = (struct run_page *)(scratch + 2 * (size_t)v.nr);
+		tmp.rings++;
+		counters(v.fc, &tmp);
+		err = walk(&v, buf, scratch, run, fn, arg, &tmp);
+		if (err > 0)
+			total += err;
+	}
+	free(buf);
+	free(dir);
+	stats_out(&tmp, st);
+	if (err == -ENOMEM)
+		return err;
+	return err == -ECANCELED ? (int)tmp.records : total;
+}
