@@ -801,7 +801,8 @@ int evr_flight_read(struct evr_flight *f, struct evr_record *rec)
 		return -EPERM;
 	if (unlikely(!f->reader) && take_reader(f))
 		return -EBADMSG;
-	for (;;) {
+	/* at most a lap of swaps per call: a hostile writer cannot keep us swapping empty pages */
+	for (uint32_t swaps = 0; swaps <= f->nr;) {
 		uint32_t r = f->rpage, sz;
 		uint64_t c;
 		int skip, err;
@@ -840,7 +841,9 @@ int evr_flight_read(struct evr_flight *f, struct evr_record *rec)
 			f->st_bad++;
 		if (err <= 0)
 			return err;
+		swaps++;
 	}
+	return 0;
 }
 
 /* ---------------------------------------------------------------------------------------- */
