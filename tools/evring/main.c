@@ -21,9 +21,11 @@ static int cmd_version(int argc, char **argv)
 }
 
 static int cmd_help(int argc, char **argv);
+int cmd_dump(int argc, char **argv); /* dump.c */
 
 static const struct cmd cmds[] = {
 	{ "version", cmd_version, "print the library version" },
+	{ "dump", cmd_dump, "[--ring N] [-o FILE] SESSION: records left in flight rings" },
 	{ "help", cmd_help, "list the subcommands" },
 };
 
