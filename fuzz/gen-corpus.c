@@ -236,6 +236,73 @@ static void seed_backward(const char *name, unsigned int code, unsigned int flag
 	gen_free(&g);
 }
 
+#ifdef EVR_GEN_FLIGHT
+/*
+ * Seeds of the flight-recover target: the bytes of real sessions with flight rings, written by
+ * the library (so this part links it: cc -DEVR_GEN_MAIN -DEVR_GEN_FLIGHT -Iinclude -o gen
+ * fuzz/gen-corpus.c build/libevring.a -lpthread && ./gen fuzz/corpus).
+ */
+#include <unistd.h>
+
+static void seed_flight(const char *name, uint32_t nr_rings, uint32_t flags, uint32_t psize,
+			uint64_t data_size, unsigned int writes, unsigned int reads,
+			unsigned int more)
+{
+	EVR_OPTS(evr_session_opts, o, .nr_rings = nr_rings, .ring_flags = flags,
+		 .data_size = data_size, .flight_page_size = psize);
+	struct evr_session *s = NULL;
+	struct evr_record rec;
+	uint8_t pay[256], *img;
+	off_t size;
+	int fd;
+
+	if (evr_session_create(&o, &s)) {
+		fprintf(stderr, "%s: evr_session_create failed\n", name);
+		failed = 1;
+		return;
+	}
+	for (uint32_t r = 0; r < nr_rings; r++) {
+		struct evr_flight *f;
+
+		if (evr_session_get_flight(s, r, &f))
+			continue;
+		for (unsigned int i = 0; i < writes + reads + more; i++) {
+			uint32_t len = (i * 37u + r * 11u) % 120u;
+
+			for (uint32_t k = 0; k < len; k++)
+				pay[k] = (uint8_t)(i * 31 + k);
+			if (i >= writes && i < writes + reads) {
+				evr_flight_read(f, &rec); /* the reader takes a page: recovery skips it */
+				continue;
+			}
+			evr_flight_write(f, i % 5, pay, len);
+		}
+	}
+	fd = evr_session_get_fd(s);
+	size = lseek(fd, 0, SEEK_END);
+	img = size > 0 ? malloc((size_t)size) : NULL;
+	if (!img || pread(fd, img, (size_t)size, 0) != size) {
+		fprintf(stderr, "%s: cannot copy the session\n", name);
+		failed = 1;
+	} else {
+		emit("flight-recover", name, img, (size_t)size, NULL, 0);
+	}
+	free(img);
+	evr_session_destroy(s);
+}
+
+static void seeds_flight(void)
+{
+	seed_flight("empty", 1, EVR_RING_FLIGHT, 256, 1024, 0, 0, 0);
+	seed_flight("overwrite-wrapped", 1, EVR_RING_FLIGHT | EVR_RING_OVERWRITE, 256, 2048, 300,
+		    0, 0);
+	seed_flight("stamp-2-rings", 2, EVR_RING_FLIGHT | EVR_RING_OVERWRITE | EVR_RING_STAMP, 512,
+		    2048, 90, 0, 0);
+	seed_flight("consume-reader-page", 1, EVR_RING_FLIGHT, 256, 1024, 20, 7, 12);
+	seed_flight("full-refused", 1, EVR_RING_FLIGHT, 256, 1024, 200, 0, 0);
+}
+#endif
+
 int main(int argc, char **argv)
 {
 	/* writer ops between batches: (count, op, args...) per gap, see writer_op() */
@@ -300,6 +367,9 @@ int main(int argc, char **argv)
 	emit("gen-corpus", "fwd-mirror", s_mirror, sizeof(s_mirror), NULL, 0);
 	emit("gen-corpus", "bwd", s_bwd, sizeof(s_bwd), NULL, 0);
 	emit("gen-corpus", "bwd-oldest", s_old, sizeof(s_old), NULL, 0);
+#ifdef EVR_GEN_FLIGHT
+	seeds_flight();
+#endif
 	return failed;
 }
 
