@@ -126,7 +126,9 @@ static double quantile(const double *v, size_t n, double q)
 
 static int impl_rank(const char *impl)
 {
-	static const char *const order[] = { "evring", "evring-c11local", "ideal", "memcpy-rec" };
+	static const char *const order[] = { "evring",		 "evring-c11local",
+					     "ideal",		 "memcpy-rec",
+					     "evring-flight-pc", "evring-flight-ow" };
 
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		if (!strcmp(impl, order[i]))
@@ -214,5 +216,13 @@ int main(void)
 		ratio("W1", payloads[j], "evring-c11local", "evring",
 		      "local ops: > 1 means the unlocked x86 RMW is cheaper");
 	}
+	/* the flight recorder against the core ring of the same run */
+	for (int j = 0; j < nr_payloads; j++) {
+		ratio("W1", payloads[j], "evring-flight-pc", "evring", "target <= 1.3");
+		ratio("W1", payloads[j], "evring-flight-ow", "evring", "target <= 1.3");
+	}
+	for (int j = 0; j < nr_payloads; j++)
+		ratio("W2", payloads[j], "evring-flight-pc", "evring",
+		      "produce/consume stream rate against the core ring's");
 	return 0;
 }

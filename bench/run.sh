@@ -12,12 +12,22 @@
 #       evring (evr_ring_write, EVR_RING_MIRROR), ideal (bench/ideal.h: mirrored the same way,
 #       write function noinline), memcpy-rec (header + payload into a flat buffer), and
 #       evring-c11local (the library rebuilt with -DEVR_LOCAL_C11 in O/c11; its W1 runs
-#       alternate with the default build's).
+#       alternate with the default build's);
+#       evring-flight-pc and evring-flight-ow (evr_flight_write on a flight session ring of
+#       BENCH_W1_RING bytes in 4 KiB pages: produce/consume, its batch consumed untimed with
+#       evr_flight_read; overwrite, nothing reads and the writer laps the ring). RATIO lines
+#       compare both with evring of the same run (target <= 1.3).
 #   W2  streaming, Mrec/s: writer on BENCH_CPU_WRITER, reader on BENCH_CPU_READER, a 1 MiB ring,
 #       64 MiB of records; the reader checks every sequence number (no gaps, no tears); on
 #       -ENOSPC the writer waits for room and retries, so no record is lost (the run fails if
 #       one is). evring counts each refusal as lost and reports it in a LOST record before the
-#       retried one; the reader checks those add up. Impls evring, ideal.
+#       retried one; the reader checks those add up. Impls evring, ideal, and the flight ring:
+#       evring-flight-pc (the same wait-and-retry stream through evr_flight_write/evr_flight_read)
+#       and evring-flight-ow (overwrite mode, the writer never waits: evring-flight-ow is the
+#       reader's rate in Mrec/s-read, evring-flight-ow-write the writer's, and
+#       evring-flight-ow-overwritten the percentage of records overwritten unread). A flight
+#       record missing without a LOST record, or read twice, is reported on stderr (WRONG) and
+#       in the figure's unannounced= and reread= fields.
 #
 # Knobs (environment; defaults in brackets, BENCH_QUICK=1 values after the slash):
 #   BENCH_QUICK=1       everything small, for CI smoke runs (seconds)

@@ -3,6 +3,11 @@
  * W1, the writer's cost: one thread writes records into a ring that never fills (a batch of
  * BENCH_W1_FILL percent of the ring is timed, then the ring is drained untimed), in ns per record,
  * for evring, ideal and a flat memcpy of the same records. Single-threaded; SAMPLE lines out.
+ *
+ * The flight recorder (evr_flight_write, a session ring of BENCH_W1_RING bytes in 4 KiB pages) is
+ * timed the same way in both its modes: evring-flight-pc (produce/consume: the batch is consumed
+ * untimed with evr_flight_read, as the core ring's is freed) and evring-flight-ow (overwrite:
+ * nothing reads, the writer laps the ring and pushes the head page on, a cost it pays for real).
  */
 #define _GNU_SOURCE
 #include <evring.h>
@@ -17,15 +22,25 @@
 #define EVRING_IMPL "evring"
 #endif
 
-enum { IMPL_EVRING, IMPL_IDEAL, IMPL_MEMCPY, NR_IMPLS };
+/* The flight impls run in the default build only: the -DEVR_LOCAL_C11 pass measures the core ring */
+#ifdef EVR_LOCAL_C11
+enum { IMPL_EVRING, IMPL_IDEAL, IMPL_MEMCPY, NR_IMPLS, IMPL_FLIGHT_PC, IMPL_FLIGHT_OW };
 
 static const char *const impl_names[NR_IMPLS] = { EVRING_IMPL, "ideal", "memcpy-rec" };
+#else
+enum { IMPL_EVRING, IMPL_IDEAL, IMPL_MEMCPY, IMPL_FLIGHT_PC, IMPL_FLIGHT_OW, NR_IMPLS };
+
+static const char *const impl_names[NR_IMPLS] = { EVRING_IMPL, "ideal", "memcpy-rec",
+						  "evring-flight-pc", "evring-flight-ow" };
+#endif
 
 struct w1 {
 	struct evr_ring *ev;
 	struct evr_ctrl *ev_ctrl;
 	struct ideal_ring ir;
 	struct ideal_writer iw;
+	struct evr_session *fs[2]; /* flight rings: produce/consume, overwrite */
+	struct evr_flight *fl[2];
 	uint8_t *flat; /* memcpy-rec's destination, ring_size bytes */
 	const uint8_t *src; /* the payload, the same for every record */
 	uint64_t ring_size;
@@ -57,6 +72,18 @@ static void drain_ideal(struct w1 *b)
 	uint64_t head = __atomic_load_n(&b->ir.ctrl->data_head, __ATOMIC_ACQUIRE);
 
 	__atomic_store_n(&b->ir.ctrl->data_tail, head, __ATOMIC_RELEASE);
+}
+
+/* Untimed: consume every record of the flight ring (pages swapped out, as a reader would). */
+static void drain_flight(struct evr_flight *f)
+{
+	struct evr_record rec;
+	int k;
+
+	while ((k = evr_flight_read(f, &rec)) == 1)
+		;
+	if (k < 0)
+		bench_die("W1 evring-flight-pc: evr_flight_read: %s", evr_strerror(k));
 }
 
 /* Batches discarded because the thread was preempted while writing them, per impl. */
@@ -94,6 +121,19 @@ static uint64_t run(struct w1 *b, int impl, size_t len, uint64_t n, uint64_t bat
 				err |= ideal_write(&b->iw, type, b->src, len);
 			t1 = bench_now_ns();
 			drain_ideal(b);
+			break;
+		case IMPL_FLIGHT_PC:
+			t0 = bench_now_ns();
+			for (i = 0; i < k; i++)
+				err |= evr_flight_write(b->fl[0], BENCH_ID, b->src, len);
+			t1 = bench_now_ns();
+			drain_flight(b->fl[0]);
+			break;
+		case IMPL_FLIGHT_OW:
+			t0 = bench_now_ns();
+			for (i = 0; i < k; i++)
+				err |= evr_flight_write(b->fl[1], BENCH_ID, b->src, len);
+			t1 = bench_now_ns();
 			break;
 		default:
 			t0 = bench_now_ns();
@@ -143,6 +183,28 @@ int main(void)
 	if (err)
 		bench_die("evr_ring_create(%llu, MIRROR): %s", (unsigned long long)ring,
 			  evr_strerror(err));
+	for (int m = 0; m < 2; m++) {
+		struct evr_session_opts so = {
+			.sz = sizeof(so),
+			.nr_rings = 1,
+			.ring_flags = EVR_RING_FLIGHT | (m ? EVR_RING_OVERWRITE : 0),
+			.data_size = ring,
+			.flight_page_size = 4096,
+		};
+
+		err = evr_session_create(&so, &b.fs[m]);
+		if (!err)
+			err = evr_session_get_flight(b.fs[m], 0, &b.fl[m]);
+		if (err)
+			bench_die("flight session (%llu bytes, %s): %s", (unsigned long long)ring,
+				  m ? "overwrite" : "produce/consume", evr_strerror(err));
+		/* pretouch: a lap of the ring (overwrite) or of writes and reads (produce/consume) */
+		for (uint64_t w = 0; w < 2 * ring / 16; w++) {
+			if (evr_flight_write(b.fl[m], BENCH_ID, &w, sizeof(w)))
+				drain_flight(b.fl[m]);
+		}
+		drain_flight(b.fl[m]);
+	}
 	err = ideal_ring_create(&b.ir, ring);
 	if (err)
 		bench_die("ideal_ring_create(%llu): %s", (unsigned long long)ring, strerror(-err));
@@ -200,6 +262,8 @@ int main(void)
 				impl_names[i], (unsigned long long)redone[i]);
 
 	evr_ring_destroy(b.ev);
+	evr_session_destroy(b.fs[0]);
+	evr_session_destroy(b.fs[1]);
 	ideal_ring_destroy(&b.ir);
 	free(b.flat);
 	free(src);

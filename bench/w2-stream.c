@@ -5,6 +5,17 @@
  * sequence number; on -ENOSPC the writer waits for room and retries, so no record is ever lost.
  * evring counts each -ENOSPC as a lost record and says so in a LOST record before the retried one;
  * the reader accepts those (nothing is missing) and checks that they add up.
+ *
+ * The flight recorder (a session ring of BENCH_W2_RING bytes in 4 KiB pages, evr_flight_write
+ * and evr_flight_read) runs the same stream in both modes:
+ *   evring-flight-pc  produce/consume: as above, the writer waits on -ENOSPC and retries, the
+ *                     reader sees every record; the ring's count of refusals must match.
+ *   evring-flight-ow  overwrite: the writer never waits and laps the reader; the figures are
+ *                     the records the reader got per second (evring-flight-ow), the writer's
+ *                     rate (evring-flight-ow-write) and the percentage of records overwritten
+ *                     unread (evring-flight-ow-overwritten). The reader checks that every gap
+ *                     in the sequence is announced by LOST records, and that records read plus
+ *                     the ring's overwritten count add up to records written.
  */
 #define _GNU_SOURCE
 #include <evring.h>
@@ -12,9 +23,17 @@
 #include "bench.h"
 #include "ideal.h"
 
-enum { IMPL_EVRING, IMPL_IDEAL, NR_IMPLS };
+enum { IMPL_EVRING, IMPL_IDEAL, IMPL_FLIGHT_PC, IMPL_FLIGHT_OW, NR_IMPLS };
 
-static const char *const impl_names[NR_IMPLS] = { "evring", "ideal" };
+static const char *const impl_names[NR_IMPLS] = { "evring", "ideal", "evring-flight-pc",
+						  "evring-flight-ow" };
+
+#define FLIGHT_PAGE 4096u
+
+static inline int is_flight(int impl)
+{
+	return impl == IMPL_FLIGHT_PC || impl == IMPL_FLIGHT_OW;
+}
 
 /*
  * The writer copies from NSRC source buffers in turn and stamps a sequence number into the one it
@@ -34,12 +53,15 @@ struct stream {
 	struct evr_ring *ev;
 	struct evr_reader *rd;
 	struct ideal_ring *ir;
+	struct evr_flight *fl[2]; /* produce/consume, overwrite */
 	uint8_t *src; /* NSRC buffers, @stride bytes apart */
 	size_t stride;
 
 	/* the start line and the way out, shared */
 	int ready __attribute__((aligned(64)));
 	int stop; /* a side failed: the other gives up */
+	int wdone; /* flight-ow: the writer wrote its last record (release) */
+	uint64_t consumed; /* flight: records the reader took so far (relaxed, for wait_flight) */
 
 	/* written by one thread each, read by main() after the joins */
 	uint64_t t0 __attribute__((aligned(64)));
@@ -47,8 +69,14 @@ struct stream {
 	long wpreempted; /* involuntary context switches during the run */
 	int wpinned;
 	char werr[160];
+	uint64_t tw1; /* the writer's end */
 	uint64_t t1 __attribute__((aligned(64)));
 	uint64_t lost_seen; /* sum of the LOST records the reader met */
+	uint64_t nread; /* flight: records read */
+	uint64_t ow_ring; /* flight-ow: overwritten during the run, by the ring's count */
+	uint64_t ow_seen; /* flight-ow: entries LOST records said were overwritten */
+	uint64_t stale; /* flight: records read again, older than one read before */
+	uint64_t unannounced; /* flight: sequence gaps no LOST record accounted for */
 	long rpreempted;
 	int rpinned;
 	char rerr[160];
@@ -122,6 +150,22 @@ static void wait_room(struct stream *s)
 		bench_backoff(&spins);
 }
 
+/*
+ * Flight, after -ENOSPC: pages are freed only when the reader swaps one out, so wait until it
+ * has taken about half a page of records more, or a while (then the retry may be refused again,
+ * and counted again).
+ */
+static void wait_flight(struct stream *s)
+{
+	uint64_t c0 = __atomic_load_n(&s->consumed, __ATOMIC_RELAXED);
+	uint64_t step = (FLIGHT_PAGE - 32) / bench_rec_size(s->len) / 2 + 1;
+	unsigned int spins = 0;
+
+	while (__atomic_load_n(&s->consumed, __ATOMIC_RELAXED) - c0 < step && spins < (1u << 16) &&
+	       !stopped(s))
+		bench_backoff(&spins);
+}
+
 static void *writer(void *arg)
 {
 	struct stream *s = arg;
@@ -141,15 +185,21 @@ static void *writer(void *arg)
 		for (;;) {
 			if (s->impl == IMPL_EVRING)
 				err = evr_ring_write(s->ev, BENCH_ID, src_buf(s, seq), len);
-			else
+			else if (s->impl == IMPL_IDEAL)
 				err = ideal_write(&s->iw, type, src_buf(s, seq), len);
+			else
+				err = evr_flight_write(s->fl[s->impl == IMPL_FLIGHT_OW], BENCH_ID,
+						       src_buf(s, seq), len);
 			if (err != -ENOSPC)
 				break;
 			/* full: wait for the reader, nothing is dropped */
 			enospc++;
 			if (stopped(s))
 				return NULL;
-			wait_room(s);
+			if (is_flight(s->impl))
+				wait_flight(s);
+			else
+				wait_room(s);
 		}
 		if (err) {
 			snprintf(s->werr, sizeof(s->werr), "write of record %llu: %d",
@@ -158,8 +208,10 @@ static void *writer(void *arg)
 			return NULL;
 		}
 	}
+	s->tw1 = bench_now_ns();
 	s->enospc = enospc;
 	s->wpreempted = bench_preemptions() - s->wpreempted;
+	__atomic_store_n(&s->wdone, 1, __ATOMIC_RELEASE);
 	return NULL;
 }
 
@@ -210,6 +262,78 @@ static void *read_evring(struct stream *s)
 	return NULL;
 }
 
+/*
+ * Flight: produce/consume reads every sequence number in order; overwrite mode reads increasing
+ * ones, each gap announced by the LOST records before it, until the writer is done and the ring
+ * is empty.
+ */
+static void *read_flight(struct stream *s)
+{
+	struct evr_flight *f = s->fl[s->impl == IMPL_FLIGHT_OW];
+	const int ow = s->impl == IMPL_FLIGHT_OW;
+	struct evr_lost_body lost;
+	struct evr_record rec;
+	uint64_t expect = 0, gap = 0, seq;
+	unsigned int spins = 0;
+	int k, done = 0;
+
+	while (ow ? 1 : expect < s->n) {
+		k = evr_flight_read(f, &rec);
+		if (k < 0)
+			return reader_fail(s, expect, "evr_flight_read", k);
+		if (!k) {
+			if (done)
+				break; /* empty after the writer's last record */
+			if (ow && __atomic_load_n(&s->wdone, __ATOMIC_ACQUIRE)) {
+				done = 1; /* one more pass: what was committed before wdone */
+				continue;
+			}
+			if (stopped(s))
+				return NULL;
+			bench_backoff(&spins);
+			continue;
+		}
+		if (!rec.is_app && rec.type == EVR_TYPE_LOST && rec.len >= sizeof(lost)) {
+			memcpy(&lost, rec.data, sizeof(lost));
+			if (lost.causes & EVR_LOST_OVERWRITTEN) {
+				s->ow_seen += lost.lost;
+				gap += lost.lost;
+			} else {
+				s->lost_seen += lost.lost; /* refused, then retried */
+			}
+			continue;
+		}
+		if (!rec.is_app || rec.type != BENCH_ID || rec.len != s->len)
+			return reader_fail(s, expect, "unexpected record type or length",
+					   (long)rec.type);
+		memcpy(&seq, rec.data, sizeof(seq));
+		if (!stamped(rec.data, s->len, seq))
+			return reader_fail(s, expect, "torn record", 0);
+		s->nread++;
+		/* not fatal, counted and reported: the figure still says what the ring did */
+		if (seq < expect) {
+			if (!s->stale++)
+				fprintf(stderr, "bench: W2 %s payload=%zu: record %llu again after %llu\n",
+					impl_names[s->impl], s->len, (unsigned long long)seq,
+					(unsigned long long)expect - 1);
+			continue;
+		}
+		if (seq != expect + gap) {
+			if (!s->unannounced++)
+				fprintf(stderr, "bench: W2 %s payload=%zu: record %llu after %llu, "
+					"LOST records said %llu in between\n", impl_names[s->impl],
+					s->len, (unsigned long long)seq, (unsigned long long)expect - 1,
+					(unsigned long long)gap);
+		}
+		expect = seq + 1;
+		gap = 0;
+		__atomic_store_n(&s->consumed, s->nread, __ATOMIC_RELAXED);
+	}
+	if (ow && expect != s->n)
+		return reader_fail(s, expect, "the newest records never arrived", (long)s->n);
+	return NULL;
+}
+
 static void *read_ideal(struct stream *s)
 {
 	const uint32_t type = EVR_TYPE_APP + BENCH_ID;
@@ -246,11 +370,15 @@ static void *reader(void *arg)
 	s->rpinned = bench_pin(s->rcpu) == 0;
 	start_line(s);
 	s->rpreempted = bench_preemptions();
-	ret = s->impl == IMPL_EVRING ? read_evring(s) : read_ideal(s);
+	ret = s->impl == IMPL_EVRING ? read_evring(s)
+	      : s->impl == IMPL_IDEAL ? read_ideal(s)
+				      : read_flight(s);
 	s->t1 = bench_now_ns();
 	s->rpreempted = bench_preemptions() - s->rpreempted;
 	return ret;
 }
+
+static uint64_t flight_stale[NR_IMPLS], flight_unannounced[NR_IMPLS];
 
 /* One run: both threads, all records. Returns Mrec/s. */
 static double run_once(struct stream *s, int *pinned)
@@ -258,9 +386,16 @@ static double run_once(struct stream *s, int *pinned)
 	pthread_t w, r;
 	int err;
 
+	struct evr_flight_stats st0 = { .sz = sizeof(st0) }, st1 = { .sz = sizeof(st1) };
+	struct evr_flight *f = is_flight(s->impl) ? s->fl[s->impl == IMPL_FLIGHT_OW] : NULL;
+
 	s->ready = 0;
 	s->stop = 0;
+	s->wdone = 0;
 	s->enospc = s->lost_seen = 0;
+	s->consumed = s->nread = s->ow_seen = s->stale = s->unannounced = 0;
+	if (f)
+		evr_flight_get_stats(f, &st0);
 	s->werr[0] = s->rerr[0] = 0;
 	if (s->impl == IMPL_IDEAL) {
 		ideal_writer_init(&s->iw, s->ir);
@@ -280,6 +415,26 @@ static double run_once(struct stream *s, int *pinned)
 		bench_die("W2 evring payload=%zu: %llu writes refused, LOST records say %llu",
 			  s->len, (unsigned long long)s->enospc, (unsigned long long)s->lost_seen);
 	*pinned = s->wpinned && s->rpinned;
+	if (f) {
+		evr_flight_get_stats(f, &st1);
+		s->ow_ring = st1.overwritten - st0.overwritten;
+		/* the ring counts every refusal; LOST records may trail the last record read */
+		flight_stale[s->impl] += s->stale;
+		flight_unannounced[s->impl] += s->unannounced;
+		if (st1.lost - st0.lost != s->enospc || s->lost_seen > s->enospc ||
+		    s->nread - s->stale + s->ow_ring != s->n || s->ow_seen > s->ow_ring)
+			fprintf(stderr,
+				"bench: W2 %s payload=%zu: WRONG: %llu refused, ring counted %llu, "
+				"LOST said %llu; %llu read (%llu again) + %llu overwritten (LOST "
+				"said %llu) of %llu\n",
+				  impl_names[s->impl], s->len, (unsigned long long)s->enospc,
+				  (unsigned long long)(st1.lost - st0.lost),
+				  (unsigned long long)s->lost_seen, (unsigned long long)s->nread,
+				  (unsigned long long)s->stale, (unsigned long long)s->ow_ring, (unsigned long long)s->ow_seen,
+				  (unsigned long long)s->n);
+		if (s->impl == IMPL_FLIGHT_OW)
+			return (double)s->nread * 1e3 / (double)(s->t1 - s->t0);
+	}
 	return (double)s->n * 1e3 / (double)(s->t1 - s->t0);
 }
 
@@ -335,10 +490,33 @@ static void measure(struct stream *s, int round, uint64_t ring, uint64_t bytes, 
 			s->wcpu, s->rcpu);
 	if (round < 0)
 		return;
-	snprintf(extra, sizeof(extra),
-		 "ring=%llu bytes=%llu records=%llu onfull=wait-retry missing=0 pinned=%d",
-		 (unsigned long long)ring, (unsigned long long)bytes, (unsigned long long)s->n,
-		 pinned);
+	if (s->impl == IMPL_FLIGHT_OW) {
+		/* the reader's rate, the writer's, and the share the reader never saw */
+		snprintf(extra, sizeof(extra),
+			 "ring=%llu page=%u bytes=%llu records=%llu onfull=overwrite reread=%llu "
+			 "unannounced=%llu pinned=%d",
+			 (unsigned long long)ring, FLIGHT_PAGE, (unsigned long long)bytes,
+			 (unsigned long long)s->n, (unsigned long long)s->stale,
+			 (unsigned long long)s->unannounced, pinned);
+		bench_sample("W2", "evring-flight-ow", s->len, round, v, "Mrec/s-read", extra);
+		bench_sample("W2", "evring-flight-ow-write", s->len, round,
+			     (double)s->n * 1e3 / (double)(s->tw1 - s->t0), "Mrec/s", extra);
+		bench_sample("W2", "evring-flight-ow-overwritten", s->len, round,
+			     100.0 * (double)s->ow_ring / (double)s->n, "%", extra);
+		return;
+	}
+	if (s->impl == IMPL_FLIGHT_PC)
+		snprintf(extra, sizeof(extra),
+			 "ring=%llu page=%u bytes=%llu records=%llu onfull=wait-retry reread=%llu "
+			 "unannounced=%llu pinned=%d",
+			 (unsigned long long)ring, FLIGHT_PAGE, (unsigned long long)bytes,
+			 (unsigned long long)s->n, (unsigned long long)s->stale,
+			 (unsigned long long)s->unannounced, pinned);
+	else
+		snprintf(extra, sizeof(extra),
+			 "ring=%llu bytes=%llu records=%llu onfull=wait-retry missing=0 pinned=%d",
+			 (unsigned long long)ring, (unsigned long long)bytes,
+			 (unsigned long long)s->n, pinned);
 	bench_sample("W2", impl_names[s->impl], s->len, round, v, "Mrec/s", extra);
 	enospc[s->impl][s->payload_idx] += s->enospc;
 }
@@ -354,6 +532,7 @@ int main(void)
 	struct evr_ring_opts o = { .sz = sizeof(o), .data_size = ring, .flags = EVR_RING_MIRROR };
 	struct stream *s;
 	struct ideal_ring ir;
+	struct evr_session *fs[2];
 	struct evr_ctrl *c;
 	int err;
 
@@ -379,6 +558,30 @@ int main(void)
 	if (err)
 		bench_die("ideal_ring_create(%llu): %s", (unsigned long long)ring, strerror(-err));
 	s->ir = &ir;
+	for (int m = 0; m < 2; m++) {
+		struct evr_session_opts so = {
+			.sz = sizeof(so),
+			.nr_rings = 1,
+			.ring_flags = EVR_RING_FLIGHT | (m ? EVR_RING_OVERWRITE : 0),
+			.data_size = ring,
+			.flight_page_size = FLIGHT_PAGE,
+		};
+		struct evr_record rec;
+
+		err = evr_session_create(&so, &fs[m]);
+		if (!err)
+			err = evr_session_get_flight(fs[m], 0, &s->fl[m]);
+		if (err)
+			bench_die("flight session of %llu bytes: %s", (unsigned long long)ring,
+				  evr_strerror(err));
+		/* fault the pages in: two laps of writes, consumed as they go */
+		for (uint64_t w = 0; w < 2 * ring / 16; w++)
+			if (evr_flight_write(s->fl[m], BENCH_ID, &w, sizeof(w)))
+				while (evr_flight_read(s->fl[m], &rec) == 1)
+					;
+		while (evr_flight_read(s->fl[m], &rec) == 1)
+			;
+	}
 	s->stride = (max_len + 63) & ~(size_t)63;
 	s->src = aligned_alloc(64, NSRC * s->stride);
 	if (!s->src)
@@ -407,6 +610,12 @@ int main(void)
 		if (disturbed[i])
 			fprintf(stderr, "bench: W2 %s: %llu runs preempted\n", impl_names[i],
 				(unsigned long long)disturbed[i]);
+	for (int i = 0; i < NR_IMPLS; i++)
+		if (flight_stale[i] || flight_unannounced[i])
+			fprintf(stderr, "bench: W2 %s: WRONG: %llu records read again, %llu sequence "
+				"gaps not announced by LOST records\n", impl_names[i],
+				(unsigned long long)flight_stale[i],
+				(unsigned long long)flight_unannounced[i]);
 	for (int pi = 0; pi < nr_payloads && rounds > 0; pi++)
 		for (int i = 0; i < NR_IMPLS; i++)
 			fprintf(stderr, "bench: W2 %s payload=%zu: full %.1f times per run\n",
@@ -415,6 +624,8 @@ int main(void)
 
 	evr_reader_destroy(s->rd);
 	evr_ring_destroy(s->ev);
+	evr_session_destroy(fs[0]);
+	evr_session_destroy(fs[1]);
 	ideal_ring_destroy(&ir);
 	free(s->src);
 	free(s);
