@@ -45,6 +45,7 @@ struct evr_flight {
 	uint64_t *ent; /* [nr] generation << 32 | entries */
 	uint64_t *seq; /* [nr] sequence stored in the descriptor */
 	uint64_t *missed; /* [nr] entries pushed out just before the page */
+	uint32_t *push_ln; /* [nr] link after the page being pushed from page i, as it was */
 
 	/* reader */
 	uint32_t rpage, rread; /* the page it owns, bytes consumed */
@@ -176,7 +177,7 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->wr = calloc((size_t)nr * 4, sizeof(uint64_t));
+	f->wr = calloc((size_t)nr * 5, sizeof(uint64_t));
 	if (!f->wr) {
 		free(f);
 		return -ENOMEM;
@@ -184,6 +185,7 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 	f->ent = f->wr + nr;
 	f->seq = f->ent + nr;
 	f->missed = f->seq + nr;
+	f->push_ln = (uint32_t *)(f->missed + nr);
 	f->ctrl = c;
 	f->fc = fc;
 	f->desc = (void *)((uint8_t *)c + sys_page);
@@ -234,6 +236,22 @@ static int is_reader_page(const struct evr_flight *f, uint32_t c)
 	uint32_t p = READ_ONCE(f->desc[c].prev);
 
 	return p >= f->nr || EVR_FL_TARGET(__atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE)) != c;
+}
+
+/*
+ * Publish a writer counter. A handler may bump and publish it between our load and our store;
+ * storing again until the value is stable keeps the published count from staying behind (the
+ * reader also only ever takes increases).
+ */
+static void publish_count(uint64_t *shared, const uint64_t *local)
+{
+	uint64_t v;
+
+	do {
+		v = local_read(local);
+		store_release(shared, v);
+		barrier();
+	} while (v != local_read(local));
 }
 
 static void publish_commit(struct evr_flight *f, uint32_t c)
@@ -298,7 +316,7 @@ again:
 	barrier();
 	if (local_read(&f->committing) == 1) {
 		set_commit_to_write(f);
-		store_release(&f->fc->written, local_read(&f->written));
+		publish_count(&f->fc->written, &f->written);
 	}
 	local_add(&f->committing, (uint64_t)-1);
 	barrier();
@@ -331,20 +349,39 @@ static void reset_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_
 }
 
 /*
- * Overwrite mode, the tail page @t is followed by the head page @n: push the head on.
+ * Overwrite mode, the tail page @t is followed by the head page: push the head on. @lk is the
+ * link of @t as move_tail() read it (the head's index, HEAD or UPDATE, the reader's tag).
  * Return: 0 pushed (by us or a handler we interrupted), 1 retry (a handler already moved it,
- * or the reader swapped @n out), -EBADMSG corrupt links.
+ * or the reader swapped the page out or rewrote the link), -EBADMSG corrupt links.
  */
-static int handle_head(struct evr_flight *f, uint32_t t, uint32_t n)
+static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 {
-	uint32_t old = EVR_FL_LINK(n, EVR_FL_HEAD), type, nn, cur;
+	uint32_t base = lk & ~EVR_FL_MASK, n = EVR_FL_TARGET(lk), old = base | EVR_FL_HEAD;
+	uint32_t type, nn, ln, cur;
 	uint64_t entries = local_read(&f->ent[n]) & OFF_MASK;
 
+	/*
+	 * The link after @n, read while @n is still the head: the reader rewrites it only once
+	 * the page after @n is the head, which takes this push first. A handler that finds our
+	 * UPDATE finishes the push with this value, not with a later read: by then the reader
+	 * may have swapped the new head out, and setting HEAD on the link it left would make a
+	 * second head.
+	 */
+	if ((lk & EVR_FL_MASK) == EVR_FL_UPDATE) {
+		ln = f->push_ln[t];
+	} else {
+		ln = __atomic_load_n(&f->desc[n].link, __ATOMIC_ACQUIRE);
+		f->push_ln[t] = ln;
+		barrier();
+	}
+	nn = EVR_FL_TARGET(ln);
+	if (nn >= f->nr)
+		return -EBADMSG;
 	/* acq_rel: against the reader's swap cmpxchg on the same link (docs/ordering.md F3) */
-	__atomic_compare_exchange_n(&f->desc[t].link, &old, EVR_FL_LINK(n, EVR_FL_UPDATE), 0,
+	__atomic_compare_exchange_n(&f->desc[t].link, &old, base | EVR_FL_UPDATE, 0,
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
-	if (EVR_FL_TARGET(old) != n)
-		return 1; /* the reader swapped @n out: our tail now points at its spare */
+	if ((old & ~EVR_FL_MASK) != base)
+		return 1; /* the reader swapped @n out or rewrote the link: look again */
 	type = old & EVR_FL_MASK;
 	if (type == EVR_FL_NORMAL)
 		return 1; /* a handler pushed it before we got here */
@@ -352,37 +389,39 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t n)
 		/* ours to account: every entry of @n is gone unread */
 		local_add(&f->overrun, entries);
 		/* release: the count is in place before the next link says HEAD (F4) */
-		store_release(&f->fc->overrun, local_read(&f->overrun));
+		publish_count(&f->fc->overrun, &f->overrun);
+		/* the new head says how many entries went before it */
+		f->missed[nn] = f->missed[n] + entries;
+		WRITE_ONCE(page(f, nn)->missed, f->missed[nn]);
 	} else if (type != EVR_FL_UPDATE) {
 		return -EBADMSG;
 	}
-	nn = next_of(f, n);
-	if (nn >= f->nr)
-		return -EBADMSG;
-	/* the new head says how many entries went before it */
-	f->missed[nn] = f->missed[n] + entries;
-	WRITE_ONCE(page(f, nn)->missed, f->missed[nn]);
-	cur = EVR_FL_LINK(nn, EVR_FL_NORMAL);
-	if (!__atomic_compare_exchange_n(&f->desc[n].link, &cur, EVR_FL_LINK(nn, EVR_FL_HEAD), 0,
-					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-		if (cur != EVR_FL_LINK(nn, EVR_FL_HEAD))
-			return -EBADMSG; /* only a handler of ours could have set it */
+	cur = (ln & ~EVR_FL_MASK) | EVR_FL_NORMAL;
+	if (!__atomic_compare_exchange_n(&f->desc[n].link, &cur, (ln & ~EVR_FL_MASK) | EVR_FL_HEAD,
+					 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		/*
+		 * A handler of ours set HEAD there already, and the reader may even have swapped
+		 * that head out since (the link then names its spare, with a new tag): both mean
+		 * the push is done. Only an UPDATE left behind would be wrong: handlers finish what
+		 * they start.
+		 */
+		if ((cur & EVR_FL_MASK) == EVR_FL_UPDATE)
+			return -EBADMSG;
 	} else {
 		uint32_t tl = (uint32_t)local_read(&f->tail);
 
 		/* handlers moved the tail past @n meanwhile: the HEAD we just set is stale */
 		if (tl != t && tl != n) {
-			cur = EVR_FL_LINK(nn, EVR_FL_HEAD);
+			cur = (ln & ~EVR_FL_MASK) | EVR_FL_HEAD;
 			__atomic_compare_exchange_n(&f->desc[n].link, &cur,
-						    EVR_FL_LINK(nn, EVR_FL_NORMAL), 0,
+						    (ln & ~EVR_FL_MASK) | EVR_FL_NORMAL, 0,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 		}
 	}
 	if (type == EVR_FL_HEAD) {
-		cur = EVR_FL_LINK(n, EVR_FL_UPDATE);
-		if (!__atomic_compare_exchange_n(&f->desc[t].link, &cur,
-						 EVR_FL_LINK(n, EVR_FL_NORMAL), 0, __ATOMIC_RELEASE,
-						 __ATOMIC_RELAXED))
+		cur = base | EVR_FL_UPDATE;
+		if (!__atomic_compare_exchange_n(&f->desc[t].link, &cur, base | EVR_FL_NORMAL, 0,
+						 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			return -EBADMSG;
 	}
 	return 0;
@@ -430,6 +469,14 @@ static int move_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_t 
 		reset_tail(f, t, start, len);
 		return -EBADMSG;
 	}
+	/*
+	 * Handlers moved the tail on since we reserved: our view of the list is stale, and
+	 * acting on it could push the page they are writing. Pad what we crossed and retry on
+	 * the tail as it is now; handlers run to completion, so from here on @t stays the tail
+	 * unless a new one interrupts us, and its push then makes our cmpxchgs fail.
+	 */
+	if (t != (uint32_t)local_read(&f->tail))
+		goto again;
 	if (n == c) {
 		/* handlers went all the way round while the outer level holds the commit page */
 		goto full;
@@ -438,7 +485,7 @@ static int move_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_t 
 		if (!is_reader_page(f, c)) {
 			if (!(f->flags & EVR_CTRL_OVERWRITE))
 				goto full;
-			r = handle_head(f, t, n);
+			r = handle_head(f, t, lk);
 			if (r < 0) {
 				local_add(&f->fc->err_corrupt, 1);
 				reset_tail(f, t, start, len);
@@ -449,11 +496,26 @@ static int move_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_t 
 		} else if (c != (uint32_t)local_read(&f->tail)) {
 			/* the commit page is still the reader's and the tail left it: full */
 			goto full;
+		} else {
+			/*
+			 * Tail and commit are on the reader's page, so the head after it is empty:
+			 * move on without pushing. Take the link again: @lk may be older than the
+			 * reader's taking of our page (a writer preempted here can find the reader
+			 * has emptied the ring and taken this very page meanwhile), and @n with it.
+			 * While our commit is on the reader's page the reader swaps nothing, so the
+			 * link read now is current.
+			 */
+			lk = __atomic_load_n(&f->desc[t].link, __ATOMIC_ACQUIRE);
+			n = EVR_FL_TARGET(lk);
+			if (n >= f->nr || n == t) {
+				local_add(&f->fc->err_corrupt, 1);
+				reset_tail(f, t, start, len);
+				return -EBADMSG;
+			}
 		}
-		/* else: tail and commit are on the reader's page; the head is empty, move on */
 	} else if ((lk & EVR_FL_MASK) != EVR_FL_NORMAL) {
 		/* UPDATE: we interrupted our own push of @n; finish it */
-		r = handle_head(f, t, n);
+		r = handle_head(f, t, lk);
 		if (r < 0) {
 			local_add(&f->fc->err_corrupt, 1);
 			reset_tail(f, t, start, len);
@@ -468,9 +530,12 @@ again:
 	local_add(&f->committing, 1);
 	return 0;
 full:
+	/* a stale view of a ring the reader has made room in since: try again, not a loss */
+	if (__atomic_load_n(&f->desc[t].link, __ATOMIC_ACQUIRE) != lk)
+		goto again;
 	reset_tail(f, t, start, len);
 	local_add(&f->lost, 1);
-	store_release(&f->fc->lost, local_read(&f->lost));
+	publish_count(&f->fc->lost, &f->lost);
 	return -ENOSPC;
 }
 
@@ -680,7 +745,7 @@ static int find_head(struct evr_flight *f, uint32_t *head)
 	uint32_t h = f->head_hint < f->nr ? f->head_hint : 0, p, lk;
 
 	p = READ_ONCE(f->desc[h].prev);
-	if (p < f->nr && __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE) ==
+	if (p < f->nr && (__atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE) & ~EVR_FL_TAG_MASK) ==
 				 EVR_FL_LINK(h, EVR_FL_HEAD)) {
 		*head = h;
 		return 0;
@@ -705,7 +770,8 @@ static int find_head(struct evr_flight *f, uint32_t *head)
 }
 
 /*
- * Swap the spare page in for the head page. Return 1 swapped, 0 nothing to swap now (caught up
+ * Swap the spare page in for the head page. Return 1 swapped, 2 our page has more after all,
+ * 0 nothing to swap now (caught up
  * with the writer, or it is mid-push), -EBADMSG the list is corrupt.
  */
 static int swap_in(struct evr_flight *f)
@@ -717,6 +783,16 @@ static int swap_in(struct evr_flight *f)
 	/* acquire: pairs with the release in set_commit_to_write() (F2) */
 	if (load_acquire(&f->fc->commit_page) == r)
 		return 0; /* the writer's commit is on our page: nothing newer */
+	/*
+	 * The commit page has left our page, so its commit is final (F2), but it may have grown
+	 * since our caller looked: read the rest before giving the page back.
+	 */
+	{
+		uint64_t c = load_acquire(&page(f, r)->commit);
+
+		if ((c < f->dsize ? c : f->dsize) > f->rread)
+			return 2;
+	}
 	WRITE_ONCE(page(f, r)->commit, 0);
 	WRITE_ONCE(f->desc[r].read, 0);
 	for (uint32_t tries = 0; tries < TRIES_MAX; tries++) {
@@ -731,26 +807,30 @@ static int swap_in(struct evr_flight *f)
 		n = next_of(f, h);
 		if (p >= f->nr || n >= f->nr || p == r || n == r)
 			return -EBADMSG;
-		WRITE_ONCE(f->desc[r].link, EVR_FL_LINK(n, EVR_FL_HEAD));
+		/* every link the reader rewrites gets a new tag (see EVR_FL_TAG_SHIFT) */
+		WRITE_ONCE(f->desc[r].link, EVR_FL_LINK(n, EVR_FL_HEAD) |
+						    EVR_FL_NEXT_TAG(READ_ONCE(f->desc[r].link)));
 		WRITE_ONCE(f->desc[r].prev, p);
 		/* full barrier: the counters read after our links are set up, as the kernel */
 		smp_mb();
 		ov = load_acquire(&f->fc->overrun);
 		lo = load_acquire(&f->fc->lost);
-		want = EVR_FL_LINK(h, EVR_FL_HEAD);
-#ifdef EVR_BROKEN_FLIGHT_SWAP
-		/*
-		 * must-fail control: swap whatever the link says (HEAD, UPDATE or already moved
-		 * on), as a reader that does not check the flag would; the stress oracle must
-		 * catch it
-		 */
 		want = __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE);
+#ifndef EVR_BROKEN_FLIGHT_SWAP
+		if ((want & ~EVR_FL_TAG_MASK) != EVR_FL_LINK(h, EVR_FL_HEAD))
+			continue; /* a writer is pushing @h, or has: find the head again */
+#else
+		/*
+		 * must-fail control: swap whatever the link says (HEAD, UPDATE or NORMAL), as a
+		 * reader that does not check the flag would; the stress oracle must catch it
+		 */
 		if (EVR_FL_TARGET(want) != h)
-			want = EVR_FL_LINK(h, EVR_FL_HEAD);
+			continue;
 #endif
 		/* acq_rel: only while the link still says HEAD (F3) */
-		if (__atomic_compare_exchange_n(&f->desc[p].link, &want, EVR_FL_LINK(r, EVR_FL_NORMAL),
-						0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		if (__atomic_compare_exchange_n(&f->desc[p].link, &want,
+						EVR_FL_LINK(r, EVR_FL_NORMAL) | EVR_FL_NEXT_TAG(want), 0,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			WRITE_ONCE(f->desc[n].prev, r);
 			f->head_hint = n;
 			WRITE_ONCE(f->fc->head_hint, n);
@@ -765,10 +845,12 @@ static int swap_in(struct evr_flight *f)
 				f->pend_lost = lo > f->last_lost ? lo - f->last_lost : 0;
 				f->lost_pending = 1;
 			}
-			f->last_overrun = ov;
-			f->last_lost = lo;
-			WRITE_ONCE(f->fc->seen_overrun, ov);
-			WRITE_ONCE(f->fc->seen_lost, lo);
+			if (ov > f->last_overrun)
+				f->last_overrun = ov;
+			if (lo > f->last_lost)
+				f->last_lost = lo;
+			WRITE_ONCE(f->fc->seen_overrun, f->last_overrun);
+			WRITE_ONCE(f->fc->seen_lost, f->last_lost);
 			return 1;
 		}
 		err = -EAGAIN;
@@ -841,7 +923,8 @@ int evr_flight_read(struct evr_flight *f, struct evr_record *rec)
 			f->st_bad++;
 		if (err <= 0)
 			return err;
-		swaps++;
+		if (err == 1)
+			swaps++;
 	}
 	return 0;
 }

@@ -196,7 +196,15 @@ struct evr_ctrl {
 #define EVR_FL_UPDATE 2u
 #define EVR_FL_MASK 3u
 #define EVR_FL_LINK(idx, flag) (((uint32_t)(idx) << 2) | (flag))
-#define EVR_FL_TARGET(link) ((link) >> 2)
+#define EVR_FL_TARGET(link) (((link) >> 2) & 0x1ffffu)
+/*
+ * Bits 19..31 of a link: a tag the reader changes each time it rewrites the link, so that a
+ * writer's cmpxchg prepared on an older value of the link cannot succeed on a new one that
+ * happens to name the same page with the same flag (ABA).
+ */
+#define EVR_FL_TAG_SHIFT 19
+#define EVR_FL_TAG_MASK 0xfff80000u
+#define EVR_FL_NEXT_TAG(link) (((link) + (1u << EVR_FL_TAG_SHIFT)) & EVR_FL_TAG_MASK)
 
 #define EVR_FLIGHT_CTRL_OFFSET 2048u
 #define EVR_FLIGHT_PAGE_MIN 256u
