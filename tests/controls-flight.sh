@@ -38,7 +38,7 @@ run() {
 }
 
 if [ -x "$1" ]; then
-	run flight-broken-swap "$1" 1 'flight-stress: FAIL' EVR_FLIGHT_ONLY=ow-
+	run flight-broken-swap "$1" 1 'flight-stress: FAIL' EVR_FLIGHT_ONLY=ow-1024x8
 else
 	echo "control flight-broken-swap: MISSED (no binary $1)"
 	missed=1
