@@ -386,11 +386,10 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 	if (type == EVR_FL_NORMAL)
 		return 1; /* a handler pushed it before we got here */
 	if (type == EVR_FL_HEAD) {
-		/* ours to account: every entry of @n is gone unread */
-		local_add(&f->overrun, entries);
-		/* release: the count is in place before the next link says HEAD (F4) */
-		publish_count(&f->fc->overrun, &f->overrun);
-		/* the new head says how many entries went before it */
+		/*
+		 * Ours: the entries of @n go unread. They are counted where they are destroyed,
+		 * when the tail moves onto @n (tail_update()); the new head says how many went.
+		 */
 		f->missed[nn] = f->missed[n] + entries;
 		WRITE_ONCE(page(f, nn)->missed, f->missed[nn]);
 	} else if (type != EVR_FL_UPDATE) {
@@ -430,7 +429,7 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 /* Move the tail from @t onto @n, unless a handler did it first. */
 static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 {
-	uint64_t old_w, old_e;
+	uint64_t old_w, old_e, old_seq, s;
 
 	/* a new generation of @n: a handler's reservation on it makes our reset below fail */
 	old_w = local_fetch_add(&f->wr[n], GEN1) + GEN1;
@@ -439,22 +438,45 @@ static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 	if (t != (uint32_t)local_read(&f->tail))
 		return;
 	/*
+	 * The one level whose reset of the entry count succeeds ends @n's old generation and
+	 * starts the new one; a level that fails (a handler came in, maybe lapped the ring
+	 * while the reader took pages, and moved on) touches nothing more: its view is stale.
+	 */
+	old_seq = f->seq[n];
+	if (local_cmpxchg(&f->ent[n], old_e, old_e & ~OFF_MASK) != old_e)
+		return;
+	/*
+	 * The old generation's entries are lost unless the reader took the page while it held
+	 * them. Counting here, where they are destroyed, is exact whatever handlers and the
+	 * reader did before; counting at the push, as the kernel does, was not under those
+	 * races (a push a handler finished, a page the reader took first, a stale view).
+	 */
+	/* acquire: pairs with the reader's release of taken (F4) */
+	if ((old_e & OFF_MASK) && load_acquire(&f->desc[n].taken) != old_seq) {
+		local_add(&f->overrun, old_e & OFF_MASK);
+		publish_count(&f->fc->overrun, &f->overrun);
+	}
+	f->seq[n] = f->seq[t] + 1;
+	/*
 	 * commit first, then the sequence (release), then a release fence before any record
 	 * byte: a snapshot that sees the new sequence sees commit reset, and one that read any
-	 * new byte sees the new sequence on its re-check (docs/ordering.md F5)
+	 * new byte sees the new sequence on its re-check (docs/ordering.md F5). A handler that
+	 * starts a newer generation meanwhile publishes its own; republish until stable.
 	 */
 	WRITE_ONCE(page(f, n)->commit, 0);
 	WRITE_ONCE(page(f, n)->time_stamp, 0);
 	if (READ_ONCE(page(f, n)->missed) && (READ_ONCE(f->desc[t].link) & EVR_FL_MASK) !=
 						     EVR_FL_HEAD)
 		WRITE_ONCE(page(f, n)->missed, 0);
-	f->seq[n] = f->seq[t] + 1;
-	store_release(&f->desc[n].seq, f->seq[n]);
+	do {
+		s = f->seq[n];
+		store_release(&f->desc[n].seq, s);
+		barrier();
+	} while (s != f->seq[n]);
 	atomic_thread_fence(memory_order_release);
 	local_cmpxchg(&f->wr[n], old_w, old_w & ~OFF_MASK);
-	local_cmpxchg(&f->ent[n], old_e, old_e & ~OFF_MASK);
 	local_cmpxchg(&f->tail, t, n);
-	WRITE_ONCE(f->fc->tail, n);
+	WRITE_ONCE(f->fc->tail, (uint32_t)local_read(&f->tail));
 }
 
 /* The reservation at @start..+@len crossed the end of page @t. Return 0 to retry, or -errno. */
@@ -834,6 +856,8 @@ static int swap_in(struct evr_flight *f)
 			WRITE_ONCE(f->desc[n].prev, r);
 			f->head_hint = n;
 			WRITE_ONCE(f->fc->head_hint, n);
+			/* release: before any later insertion of @h brings the writer to it (F4) */
+			store_release(&f->desc[h].taken, READ_ONCE(f->desc[h].seq));
 			f->rpage = h;
 			f->rread = 0;
 			WRITE_ONCE(f->desc[h].read, 0);

@@ -251,7 +251,12 @@ struct evr_flight_desc {
 	 * sequences, oldest to newest, so a snapshot can tell a page that was rewritten under it.
 	 */
 	uint64_t seq;
-	uint64_t reserved_2;
+	/*
+	 * R: the sequence the page had when the reader last took it (store-release). When the
+	 * writer's tail moves onto a page whose entries were never taken, they are counted as
+	 * overwritten.
+	 */
+	uint64_t taken;
 };
 
 struct evr_flight_page {
