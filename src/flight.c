@@ -288,6 +288,16 @@ static void set_commit_to_write(struct evr_flight *f)
 				break;
 			}
 			publish_commit(f, c);
+			/*
+			 * Publish each move, and before our own copy moves: a reader that sees the
+			 * commit page leave @c may take @c as final (it is), and a handler that
+			 * interrupts us between the two stores still guards the older page. Published
+			 * once per round instead, a handler could push the head past a commit page the
+			 * reader still believes, and the reader would swap pages not yet committed
+			 * (models/flight.pml, FIX_PUBLISH).
+			 */
+			store_release(&f->fc->commit_page, n);
+			barrier();
 			f->commit = n;
 			barrier();
 		}
@@ -504,37 +514,26 @@ static int move_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_t 
 		goto full;
 	}
 	if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
-		if (!is_reader_page(f, c)) {
-			if (!(f->flags & EVR_CTRL_OVERWRITE))
-				goto full;
-			r = handle_head(f, t, lk);
-			if (r < 0) {
-				local_add(&f->fc->err_corrupt, 1);
-				reset_tail(f, t, start, len);
-				return r;
-			}
-			if (r)
-				goto again;
-		} else if (c != (uint32_t)local_read(&f->tail)) {
-			/* the commit page is still the reader's and the tail left it: full */
+		/*
+		 * The commit page on the tail page is a ring page: the tail page is the one before
+		 * the head. (A tail on the reader's page sees its link as the reader left it, not
+		 * HEAD, and moves on below without a push.) Asking is_reader_page() there instead,
+		 * with links read before the reader swapped pages, could take a ring page for the
+		 * reader's and move onto the unread head without a push (models/flight.pml,
+		 * FIX_RPTEST).
+		 */
+		if (c != t && is_reader_page(f, c))
+			goto full; /* the commit page is still the reader's and the tail left it */
+		if (!(f->flags & EVR_CTRL_OVERWRITE))
 			goto full;
-		} else {
-			/*
-			 * Tail and commit are on the reader's page, so the head after it is empty:
-			 * move on without pushing. Take the link again: @lk may be older than the
-			 * reader's taking of our page (a writer preempted here can find the reader
-			 * has emptied the ring and taken this very page meanwhile), and @n with it.
-			 * While our commit is on the reader's page the reader swaps nothing, so the
-			 * link read now is current.
-			 */
-			lk = __atomic_load_n(&f->desc[t].link, __ATOMIC_ACQUIRE);
-			n = EVR_FL_TARGET(lk);
-			if (n >= f->nr || n == t) {
-				local_add(&f->fc->err_corrupt, 1);
-				reset_tail(f, t, start, len);
-				return -EBADMSG;
-			}
+		r = handle_head(f, t, lk);
+		if (r < 0) {
+			local_add(&f->fc->err_corrupt, 1);
+			reset_tail(f, t, start, len);
+			return r;
 		}
+		if (r)
+			goto again;
 	} else if ((lk & EVR_FL_MASK) != EVR_FL_NORMAL) {
 		/* UPDATE: we interrupted our own push of @n; finish it */
 		r = handle_head(f, t, lk);
@@ -761,34 +760,50 @@ static void make_lost(uint8_t *buf, uint64_t id, uint64_t overwritten, uint64_t 
 /* ---------------------------------------------------------------------------------------- */
 /* Reader */
 
-/* Find the page the HEAD link points at. -EAGAIN: a writer is pushing it; -EBADMSG: none. */
+/*
+ * Find the head page: walk the whole ring and accept only what a ring at rest looks like,
+ * exactly one HEAD link and no UPDATE. Anything else means a writer is in the middle of a
+ * push (an UPDATE, or a second HEAD it has set and not yet cleared): -EAGAIN, look again.
+ * Stopping at the first flagged link instead lets the reader swap while a push is in flight
+ * (models/flight.pml, SCAN_HINT). Only the reader changes link targets, so the walk itself
+ * sees a fixed cycle: one that does not close, leaves the page range or meets the reader's
+ * page is corrupt, -EBADMSG.
+ */
 static int find_head(struct evr_flight *f, uint32_t *head)
 {
-	uint32_t h = f->head_hint < f->nr ? f->head_hint : 0, p, lk;
+	uint32_t h = f->head_hint, r = f->rpage, start, p, lk, found = f->nr, before = f->nr;
+	uint32_t heads = 0, updates = 0;
 
-	p = READ_ONCE(f->desc[h].prev);
-	if (p < f->nr && (__atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE) & ~EVR_FL_TAG_MASK) ==
-				 EVR_FL_LINK(h, EVR_FL_HEAD)) {
-		*head = h;
-		return 0;
-	}
-	p = h == f->rpage ? next_of(f, h) : h;
-	for (uint32_t i = 0; p < f->nr && i < 2 * f->nr; i++) {
+	/* start on a ring page: the one the last swap put before the hint, when it can be */
+	start = h < f->nr ? READ_ONCE(f->desc[h].prev) : f->nr;
+	if (start >= f->nr || start == r)
+		start = h < f->nr && h != r ? h : next_of(f, r);
+	p = start;
+	for (uint32_t i = 0; i + 1 < f->nr; i++) {
+		if (p >= f->nr || p == r)
+			return -EBADMSG;
 		/* acquire: pairs with the writer's cmpxchg that set HEAD (F4) */
 		lk = __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE);
-		if ((lk & EVR_FL_MASK) == EVR_FL_UPDATE)
-			return -EAGAIN;
-		if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
-			if (EVR_FL_TARGET(lk) >= f->nr)
-				return -EBADMSG;
-			*head = EVR_FL_TARGET(lk);
-			if (READ_ONCE(f->desc[*head].prev) != p)
-				WRITE_ONCE(f->desc[*head].prev, p); /* ours: repair it */
-			return 0;
+		if ((lk & EVR_FL_MASK) == EVR_FL_UPDATE) {
+			updates++;
+		} else if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
+			if (!heads++) {
+				found = EVR_FL_TARGET(lk);
+				before = p;
+			}
+		} else if ((lk & EVR_FL_MASK) != EVR_FL_NORMAL) {
+			return -EBADMSG;
 		}
 		p = EVR_FL_TARGET(lk);
 	}
-	return -EBADMSG;
+	if (p != start || found >= f->nr)
+		return p != start ? -EBADMSG : -EAGAIN;
+	if (heads != 1 || updates)
+		return -EAGAIN;
+	*head = found;
+	if (READ_ONCE(f->desc[found].prev) != before)
+		WRITE_ONCE(f->desc[found].prev, before); /* ours: repair it */
+	return 0;
 }
 
 /*
