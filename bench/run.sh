@@ -35,6 +35,7 @@
 #   BENCH_PASSES        W1 runs of each build, alternating           [3 / 1]
 #   BENCH_ROUNDS        W1 rounds per run                            [21 / 3]
 #   BENCH_W1_RING       W1 ring size in bytes                        [262144 / 65536]
+#   BENCH_FLIGHT_PAGE   W1 flight ring page size in bytes (256-64K)  [4096]
 #   BENCH_W1_FILL       W1 batch, percent of the ring (max 100)      [25]
 #                       25 keeps unread bytes under evring's default watermark (half the
 #                       ring), as with a reader that keeps up; 100 adds the cost of a lagging

@@ -4,7 +4,8 @@
  * BENCH_W1_FILL percent of the ring is timed, then the ring is drained untimed), in ns per record,
  * for evring, ideal and a flat memcpy of the same records. Single-threaded; SAMPLE lines out.
  *
- * The flight recorder (evr_flight_write, a session ring of BENCH_W1_RING bytes in 4 KiB pages) is
+ * The flight recorder (evr_flight_write, a session ring of BENCH_W1_RING bytes in pages of
+ * BENCH_FLIGHT_PAGE bytes, 4 KiB by default, ftrace's size) is
  * timed the same way in both its modes: evring-flight-pc (produce/consume: the batch is consumed
  * untimed with evr_flight_read, as the core ring's is freed) and evring-flight-ow (overwrite:
  * nothing reads, the writer laps the ring and pushes the head page on, a cost it pays for real).
@@ -163,6 +164,7 @@ int main(void)
 	int nr_payloads = bench_payloads(payloads);
 	long rounds = bench_knob("BENCH_ROUNDS", 21, 3);
 	uint64_t ring = (uint64_t)bench_knob("BENCH_W1_RING", 256 << 10, 64 << 10);
+	long fpage = bench_knob("BENCH_FLIGHT_PAGE", 4096, 4096);
 	uint64_t bytes = (uint64_t)bench_knob("BENCH_W1_BYTES", 16 << 20, 1 << 20);
 	long fill = bench_knob("BENCH_W1_FILL", 25, 25);
 	int cpu = (int)bench_knob("BENCH_CPU_WRITER", 0, 0);
@@ -189,7 +191,7 @@ int main(void)
 			.nr_rings = 1,
 			.ring_flags = EVR_RING_FLIGHT | (m ? EVR_RING_OVERWRITE : 0),
 			.data_size = ring,
-			.flight_page_size = 4096,
+			.flight_page_size = (uint32_t)fpage,
 		};
 
 		err = evr_session_create(&so, &b.fs[m]);

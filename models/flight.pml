@@ -103,6 +103,11 @@
  *                        of the commit page moves first, then the published one: a handler
  *                        lapping the ring in between pushes past the published page
  *                                                                     -> assertion violated
+ *   NO_RECHECK           the outermost level does not re-check commits after lowering
+ *                        committing (the order perf commit 1b038c6 fixed): a handler's record
+ *                        stays uncommitted                            -> assertion violated
+ *   BUMP_ALWAYS          the outermost level bumps commits too (the kernel does; src/flight.c's
+ *                        write_outer() does not, and the model holds either way)
  *   COMMIT_NOT_OUTERMOST every level moves the commit page           -> assertion violated
  *   SCAN_HINT            find_head() as src/flight.c had it: the hint's link if it says HEAD, else the
  *                        first flagged link from the hint; the reader swaps while a push is in
@@ -113,9 +118,12 @@
  *                        pushes a whole lap between the reader's overrun load and its cmpxchg,
  *                        which finds head|HEAD again; the count comes one swap late (the sum is
  *                        right)                                      -> assertion violated
- *   REPORT_DROPS         also check that the swaps reported every refused write. Fails: a
- *                        write refused after the reader's last swap is reported only by a later
- *                        swap                                         -> assertion violated
+ *   REPORT_DROPS         also check that the reader reported every refused write by the end
+ *                                                                     -> must hold
+ *   NO_REPORT_IDLE       the reader reports the counters only at a swap, not also when it is
+ *                        caught up. With REPORT_DROPS: a write refused after the reader's last
+ *                        swap (the ring was full when the writer looked, then the reader took
+ *                        every page, the writer's too) is never reported -> assertion violated
  *   RPTEST_EXACT         assert the reader's-page test answers exactly (it may say "reader's"
  *                        for a ring page: a needless refusal, counted) -> assertion violated
  *   PRODUCE              produce/consume mode: refuse instead of pushing -> must hold
@@ -333,7 +341,11 @@ inline end_commit()
 		:: else
 		fi;
 		atomic { G -> committing-- };
+#ifdef NO_RECHECK
+		b = 0;	/* the pre-1b038c6 commit: no look at commits after lowering committing */
+#else
 		atomic { G -> b = (commits != c0) };
+#endif
 		if
 		:: b ->
 			atomic { G -> b = (committing == 0) };
@@ -619,8 +631,20 @@ inline write_one()
 	:: ln = 2
 	fi;
 #endif
+#ifdef BUMP_ALWAYS
 	atomic { G -> committing++ };
 	atomic { G -> commits++ };
+#else
+	/*
+	 * as src/flight.c's write_outer(): the outermost level does not bump commits (only a
+	 * handler's bump has to tell it that someone reserved during its commit)
+	 */
+	atomic { G -> b = (committing == 0); committing++ };
+	if
+	:: b -> b = 0
+	:: else -> atomic { G -> commits++ }
+	fi;
+#endif
 	do
 	:: atomic { G -> t = tail };
 		atomic { G -> w = wr[t] + LEN; wr[t] = w;
@@ -778,6 +802,19 @@ proctype reader()
 #endif
 			if
 			:: cl == R ->
+#ifndef NO_REPORT_IDLE
+				/*
+				 * caught up: report what the counters say grew since the last report
+				 * (src/flight.c evr_flight_read(), note_losses())
+				 */
+				atomic { ov = overrun };
+				atomic { dr = dropped };
+				rep = rep + ov - last_ov;
+				last_ov = ov;
+				last_dr = dr;
+				ov = 0;
+				dr = 0;
+#endif
 				if
 				:: d -> break
 				:: else ->

@@ -30,6 +30,7 @@
 #define HDR ((uint32_t)sizeof(struct evr_flight_page))
 #define RHDR ((uint32_t)sizeof(struct evr_record_header))
 #define TRIES_MAX 64 /* reader: swap attempts per call before "nothing now" */
+#define RESERVE_TRIES_MAX 1000 /* writer: page moves per reservation before "corrupt" */
 
 struct evr_flight {
 	/*
@@ -202,6 +203,9 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 
 		f->tail = t < nr ? t : 0;
 		f->commit = cp < nr ? cp : f->tail;
+		/* the writer's fast path counts on commit_page naming its commit page */
+		if (cp != f->commit)
+			WRITE_ONCE(fc->commit_page, (uint32_t)f->commit);
 		for (uint32_t i = 0; i < nr; i++) {
 			uint64_t cm = READ_ONCE(page(f, i)->commit);
 
@@ -568,7 +572,13 @@ static int reserve_bytes(struct evr_flight *f, uint32_t size, uint8_t **out, uin
 		uint64_t w;
 		int err;
 
-		if (unlikely(tries > 2 * f->nr + 8)) {
+		/*
+		 * Each retry follows a tail move, ours or a handler's. Without handlers two tries
+		 * always do; handlers that keep filling the new page (tiny pages, a signal storm)
+		 * can make more, so the bound is generous, as the kernel's 1000 loops are: it is
+		 * there for a list a hostile reader has corrupted, not for a busy writer.
+		 */
+		if (unlikely(tries > RESERVE_TRIES_MAX)) {
 			local_add(&f->fc->err_corrupt, 1);
 			return -EBADMSG;
 		}
@@ -630,6 +640,100 @@ static inline uint8_t *put_header(struct evr_flight *f, uint8_t *p, uint32_t typ
 	return p + RHDR + stamped;
 }
 
+/* write_outer() once the record did not fit on the tail page: the general path */
+static __attribute__((noinline)) int write_outer_full(struct evr_flight *f, uint32_t id,
+						       const void *data, size_t len, uint32_t size,
+						       uint32_t t, uint32_t start)
+{
+	uint32_t pg;
+	uint8_t *p;
+	int err;
+
+	err = move_tail(f, t, start, size);
+	if (!err)
+		err = reserve_bytes(f, size, &p, &pg);
+	if (!err) {
+		memcpy(put_header(f, p, EVR_TYPE_APP + id, size, len, pg), data, len);
+		local_add(&f->written, 1);
+	}
+	end_commit(f);
+	return err;
+}
+
+/* write_outer() once the record is written, when more than the tail page's commit moves */
+static __attribute__((noinline)) int write_outer_commit(struct evr_flight *f, uint64_t commits)
+{
+	if (f->commit != local_read(&f->tail)) {
+		end_commit(f);
+		return 0;
+	}
+	/* a handler came in during our commit: it may have reserved, or moved the tail */
+	publish_commit(f, (uint32_t)f->commit);
+	publish_count(&f->fc->written, &f->written);
+	local_add(&f->committing, (uint64_t)-1);
+	barrier();
+	if (local_read(&f->commits) != commits && !local_read(&f->committing)) {
+		local_add(&f->committing, 1);
+		end_commit(f);
+	}
+	return 0;
+}
+
+/*
+ * The outermost write (no level of this writer context is inside one): the common case, made
+ * short. The steps are the general path's, less two that only matter when nested. The
+ * outermost level does not bump commits: it reads commits only to see whether a handler
+ * reserved during its commit, and only handlers' bumps say that. And while its record lands
+ * on the commit page, which is the tail page, it publishes that page's commit alone: the
+ * commit page did not move, so neither does commit_page (published at each move).
+ */
+static inline int write_outer(struct evr_flight *f, uint32_t id, const void *data, size_t len,
+			      uint32_t size)
+{
+	uint32_t t, start;
+	uint64_t w, commits, c;
+	uint8_t *p;
+
+	local_add(&f->committing, 1);
+	barrier();
+	t = (uint32_t)local_read(&f->tail);
+	/* one instruction: a handler that comes in after it reserves after us */
+	w = local_fetch_add(&f->wr[t], size);
+	start = (uint32_t)(w & OFF_MASK);
+	if (unlikely(start + size > f->dsize))
+		return write_outer_full(f, id, data, len, size, t, start);
+	local_add(&f->ent[t], 1);
+	p = page_data(f, t) + start;
+	memcpy(put_header(f, p, EVR_TYPE_APP + id, size, len, t), data, len);
+	local_add(&f->written, 1);
+	commits = local_read(&f->commits);
+	barrier();
+	/*
+	 * The tail too, read after commits: a handler that came in before that load and moved
+	 * the tail on leaves no later trace in commits, and its records on the new page would
+	 * wait for our next write (the stress oracle caught that, 3 records in 43633).
+	 */
+	if (unlikely(f->commit != t || local_read(&f->tail) != t))
+		return write_outer_commit(f, commits);
+	/*
+	 * The commit page is the tail page: publish its commit (release: the record above is
+	 * written, F1) and the written count. A handler that comes in between our load and store
+	 * bumps commits, and the re-check below sends us round the general path.
+	 */
+	c = local_read(&f->wr[t]) & OFF_MASK;
+	store_release(&page(f, t)->commit, c);
+	store_release(&f->fc->written, local_read(&f->written));
+	barrier();
+	local_add(&f->committing, (uint64_t)-1);
+	barrier();
+	/* a handler that reserved after our commit left its commit to us (1b038c6) */
+	if (unlikely(local_read(&f->commits) != commits) && !local_read(&f->committing)) {
+		local_add(&f->committing, 1);
+		end_commit(f);
+	}
+	return 0;
+}
+
 int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t len)
 {
 	uint32_t size, pg;
@@ -641,6 +745,8 @@ int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t
 	err = write_enter(f, len, &size);
 	if (unlikely(err))
 		return err;
+	if (likely(!local_read(&f->committing)))
+		return write_outer(f, id, data, len, size);
 	start_commit(f);
 	err = reserve_bytes(f, size, &p, &pg);
 	if (likely(!err)) {
@@ -806,6 +912,23 @@ static int find_head(struct evr_flight *f, uint32_t *head)
 	return 0;
 }
 
+/* The writer's counters as read now: queue a LOST record for what grew since the last one. */
+static void note_losses(struct evr_flight *f, uint64_t ov, uint64_t lo)
+{
+	/* counters only grow; a hostile writer's decrease reads as no loss */
+	if (ov > f->last_overrun || lo > f->last_lost) {
+		f->pend_ov = ov > f->last_overrun ? ov - f->last_overrun : 0;
+		f->pend_lost = lo > f->last_lost ? lo - f->last_lost : 0;
+		f->lost_pending = 1;
+	}
+	if (ov > f->last_overrun)
+		f->last_overrun = ov;
+	if (lo > f->last_lost)
+		f->last_lost = lo;
+	WRITE_ONCE(f->fc->seen_overrun, f->last_overrun);
+	WRITE_ONCE(f->fc->seen_lost, f->last_lost);
+}
+
 /*
  * Swap the spare page in for the head page. Return 1 swapped, 2 our page has more after all,
  * 0 nothing to swap now (caught up
@@ -878,18 +1001,7 @@ static int swap_in(struct evr_flight *f)
 			WRITE_ONCE(f->desc[h].read, 0);
 			WRITE_ONCE(f->fc->reader_page, h);
 			f->st_pages++;
-			/* counters only grow; a hostile writer's decrease reads as no loss */
-			if (ov > f->last_overrun || lo > f->last_lost) {
-				f->pend_ov = ov > f->last_overrun ? ov - f->last_overrun : 0;
-				f->pend_lost = lo > f->last_lost ? lo - f->last_lost : 0;
-				f->lost_pending = 1;
-			}
-			if (ov > f->last_overrun)
-				f->last_overrun = ov;
-			if (lo > f->last_lost)
-				f->last_lost = lo;
-			WRITE_ONCE(f->fc->seen_overrun, f->last_overrun);
-			WRITE_ONCE(f->fc->seen_lost, f->last_lost);
+			note_losses(f, ov, lo);
 			return 1;
 		}
 		err = -EAGAIN;
@@ -960,6 +1072,17 @@ int evr_flight_read(struct evr_flight *f, struct evr_record *rec)
 		err = swap_in(f);
 		if (err == -EBADMSG)
 			f->st_bad++;
+		if (err == 0 && !f->lost_pending) {
+			/*
+			 * Caught up: report losses no swap has seen. A write refused just as the
+			 * reader took the writer's page (the ring was full when the writer looked)
+			 * would otherwise wait for a swap that, if the writer stops, never comes.
+			 * acquire: as in swap_in().
+			 */
+			note_losses(f, load_acquire(&f->fc->overrun), load_acquire(&f->fc->lost));
+			if (f->lost_pending)
+				continue;
+		}
 		if (err <= 0)
 			return err;
 		if (err == 1)
