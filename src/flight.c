@@ -30,7 +30,7 @@
 #define HDR ((uint32_t)sizeof(struct evr_flight_page))
 #define RHDR ((uint32_t)sizeof(struct evr_record_header))
 #define TRIES_MAX 64 /* reader: swap attempts per call before "nothing now" */
-#define RESERVE_TRIES_MAX 1000 /* writer: page moves per reservation before "corrupt" */
+#define RESERVE_TRIES_MAX 1000 /* writer: page moves per reservation, commit walk bound */
 
 struct evr_flight {
 	/*
@@ -279,13 +279,21 @@ static void publish_commit(struct evr_flight *f, uint32_t c)
  */
 static void set_commit_to_write(struct evr_flight *f)
 {
-	for (uint32_t guard = 0; guard < 2 * f->nr + 4; guard++) {
+	/*
+	 * A sane list takes fewer than nr steps from the commit page to the tail, but handlers
+	 * that interrupt the walk move the tail on and make it longer: the bound is generous
+	 * (as for reservations) and is there for a list a hostile reader has corrupted. Cutting
+	 * a busy writer's walk short would skip pages whose records were never committed: under
+	 * ThreadSanitizer, whose deferred signals land at our atomic stores, a bound of
+	 * 2 * nr + 4 did, and flight-stress saw records vanish.
+	 */
+	for (uint32_t guard = 0, steps = 0; guard < RESERVE_TRIES_MAX; guard++) {
 		uint32_t c;
 
 		while ((c = (uint32_t)f->commit) != (uint32_t)local_read(&f->tail)) {
 			uint32_t n = next_of(f, c);
 
-			if (n >= f->nr || guard++ > 2 * f->nr + 4) {
+			if (n >= f->nr || ++steps > RESERVE_TRIES_MAX + f->nr) {
 				/* the list is corrupt: stop at the tail, do not walk on */
 				local_add(&f->fc->err_corrupt, 1);
 				f->commit = local_read(&f->tail);
