@@ -25,11 +25,13 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "evring.h"
+#include "evring/abi.h"
 #include "oracle.h"
 #include "test.h"
 
@@ -457,6 +459,41 @@ static void *sender_main(void *arg)
 
 static uint32_t max_depth; /* over all configurations */
 
+/*
+ * The writer's own error counters, read from the session's memory: nothing here is corrupt,
+ * so a writer that called its list corrupt (a loop bound tripped by a busy writer, as one
+ * did under ThreadSanitizer) is a bug even when the records still add up.
+ */
+static void writer_errors(void)
+{
+	int fd = evr_session_get_fd(R.sess);
+	const struct evr_session_hdr *h;
+	const struct evr_flight_ctrl *fc;
+	size_t len;
+	void *m;
+
+	if (fd < 0)
+		die("evr_session_get_fd: %s", evr_strerror(fd));
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap(session header)");
+	h = m;
+	len = h->size;
+	munmap(m, 4096);
+	m = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		die("mmap(session)");
+	h = m;
+	if (h->nr_rings != 1 || h->entries[0].offset + 4096 > len)
+		die("session directory: %u rings, ring at %" PRIu64, h->nr_rings,
+		    h->entries[0].offset);
+	fc = (const void *)((const uint8_t *)m + h->entries[0].offset + EVR_FLIGHT_CTRL_OFFSET);
+	if (fc->err_corrupt || fc->err_msgsize || fc->err_nest)
+		die("writer error counters: corrupt %" PRIu64 ", msgsize %" PRIu64 ", nest %" PRIu64,
+		    fc->err_corrupt, fc->err_msgsize, fc->err_nest);
+	munmap(m, len);
+}
+
 /* Exact conservation, once the writer stopped and the reader drained. */
 static void conserve(void)
 {
@@ -578,6 +615,7 @@ static void run(const struct config *cfg, uint64_t seed, double seconds)
 		die("writer context, stream %u: unexpected %s (%d)", R.werr_stream,
 		    evr_strerror(R.werr), R.werr);
 	conserve();
+	writer_errors();
 	/* drained: a last snapshot finds nothing the reader has not consumed */
 	{
 		struct snapview v;
