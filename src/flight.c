@@ -9,7 +9,9 @@
  * mode a writer that reaches the head pushes it forward (cmpxchg HEAD -> UPDATE on the link that
  * points at it, HEAD on the next link, UPDATE -> NORMAL); otherwise a full ring refuses the
  * write. The reader swaps its spare in for the head page with a cmpxchg that succeeds only while
- * that link still says HEAD, then reads the page it owns up to what is committed.
+ * that link still says HEAD, then reads the page it owns up to what is committed. The writer's
+ * cmpxchgs and the reader's pair on the link words (docs/ordering.md F3); each other ordering
+ * below names its partner, F1-F5 in docs/ordering.md section 11.
  *
  * Writer state that decides where bytes go (tail, commit page, the per-page reserve offsets and
  * counts) is private to the writer process: a reader that scribbles on the shared page can make
@@ -253,6 +255,7 @@ static void publish_count(uint64_t *shared, const uint64_t *local)
 
 	do {
 		v = local_read(local);
+		/* release: pairs with the reader's load_acquire of the counter in swap_in() (F4) */
 		store_release(shared, v);
 		barrier();
 	} while (v != local_read(local));
@@ -308,6 +311,7 @@ static void set_commit_to_write(struct evr_flight *f)
 			 * reader still believes, and the reader would swap pages not yet committed
 			 * (models/flight.pml, FIX_PUBLISH).
 			 */
+			/* pairs with load_acquire(commit_page) in swap_in() (F2) */
 			store_release(&f->fc->commit_page, n);
 			barrier();
 			f->commit = n;
@@ -492,10 +496,14 @@ static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 		WRITE_ONCE(page(f, n)->missed, 0);
 	do {
 		s = f->seq[n];
+		/* pairs with the snapshot's load_acquire of seq in copy_page() (F5) */
 		store_release(&f->desc[n].seq, s);
 		barrier();
 	} while (s != f->seq[n]);
+	/* F5: no record byte of the new generation before the new seq; pairs with copy_page()'s
+	 * acquire fence before its re-check of seq */
 	atomic_thread_fence(memory_order_release);
+	/* writer-private: signal-atomic against our own handlers, no cross-CPU order */
 	local_cmpxchg(&f->wr[n], old_w, old_w & ~OFF_MASK);
 	local_cmpxchg(&f->tail, t, n);
 	WRITE_ONCE(f->fc->tail, (uint32_t)local_read(&f->tail));
@@ -729,7 +737,12 @@ static inline int write_outer(struct evr_flight *f, uint32_t id, const void *dat
 	 * bumps commits, and the re-check below sends us round the general path.
 	 */
 	c = local_read(&f->wr[t]) & OFF_MASK;
+	/* pairs with load_acquire(page->commit) in evr_flight_read() (F1) */
 	store_release(&page(f, t)->commit, c);
+	/*
+	 * a counter, no partner: evr_flight_get_stats() reads it with READ_ONCE and nothing is
+	 * read on its strength; release only keeps it after the commit store above
+	 */
 	store_release(&f->fc->written, local_read(&f->written));
 	barrier();
 	local_add(&f->committing, (uint64_t)-1);
@@ -979,7 +992,11 @@ static int swap_in(struct evr_flight *f)
 		WRITE_ONCE(f->desc[r].link, EVR_FL_LINK(n, EVR_FL_HEAD) |
 						    EVR_FL_NEXT_TAG(READ_ONCE(f->desc[r].link)));
 		WRITE_ONCE(f->desc[r].prev, p);
-		/* full barrier: the counters read after our links are set up, as the kernel */
+		/*
+		 * full barrier: the counters read after our links are set up, as the kernel; the
+		 * acquires pair with the writer's store_release in publish_count() (F4), the
+		 * link load with the writer's push cmpxchgs (F3)
+		 */
 		smp_mb();
 		ov = load_acquire(&f->fc->overrun);
 		lo = load_acquire(&f->fc->lost);
