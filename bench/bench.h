@@ -18,6 +18,8 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include <evring.h>
+
 #define BENCH_MAX_PAYLOADS 16
 #define BENCH_ID 1u /* application event id of every benchmark record */
 
@@ -165,6 +167,30 @@ static inline void bench_pretouch(void *p, size_t n)
 }
 
 /* Bytes of a record with @len payload bytes: 8-byte header, 8-byte aligned (both rings). */
+/*
+ * A session holding one flight ring of @ring bytes in pages of @page bytes, in overwrite mode
+ * if @overwrite, else produce/consume; dies on failure.
+ */
+static inline void bench_flight_open(uint64_t ring, uint32_t page, int overwrite,
+				     struct evr_session **sess, struct evr_flight **fl)
+{
+	struct evr_session_opts so = {
+		.sz = sizeof(so),
+		.nr_rings = 1,
+		.ring_flags = EVR_RING_FLIGHT | (overwrite ? EVR_RING_OVERWRITE : 0),
+		.data_size = ring,
+		.flight_page_size = page,
+	};
+	int err = evr_session_create(&so, sess);
+
+	if (!err)
+		err = evr_session_get_flight(*sess, 0, fl);
+	if (err)
+		bench_die("flight session (%llu bytes in %u-byte pages, %s): %s",
+			  (unsigned long long)ring, page, overwrite ? "overwrite" : "produce/consume",
+			  evr_strerror(err));
+}
+
 static inline size_t bench_rec_size(size_t len)
 {
 	return (len + 8 + 7) & ~(size_t)7;

@@ -186,20 +186,7 @@ int main(void)
 		bench_die("evr_ring_create(%llu, MIRROR): %s", (unsigned long long)ring,
 			  evr_strerror(err));
 	for (int m = 0; m < 2; m++) {
-		struct evr_session_opts so = {
-			.sz = sizeof(so),
-			.nr_rings = 1,
-			.ring_flags = EVR_RING_FLIGHT | (m ? EVR_RING_OVERWRITE : 0),
-			.data_size = ring,
-			.flight_page_size = (uint32_t)fpage,
-		};
-
-		err = evr_session_create(&so, &b.fs[m]);
-		if (!err)
-			err = evr_session_get_flight(b.fs[m], 0, &b.fl[m]);
-		if (err)
-			bench_die("flight session (%llu bytes, %s): %s", (unsigned long long)ring,
-				  m ? "overwrite" : "produce/consume", evr_strerror(err));
+		bench_flight_open(ring, (uint32_t)fpage, m, &b.fs[m], &b.fl[m]);
 		/* pretouch: a lap of the ring (overwrite) or of writes and reads (produce/consume) */
 		for (uint64_t w = 0; w < 2 * ring / 16; w++) {
 			if (evr_flight_write(b.fl[m], BENCH_ID, &w, sizeof(w)))

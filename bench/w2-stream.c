@@ -575,21 +575,9 @@ int main(void)
 		bench_die("ideal_ring_create(%llu): %s", (unsigned long long)ring, strerror(-err));
 	s->ir = &ir;
 	for (int m = 0; m < 2; m++) {
-		struct evr_session_opts so = {
-			.sz = sizeof(so),
-			.nr_rings = 1,
-			.ring_flags = EVR_RING_FLIGHT | (m ? EVR_RING_OVERWRITE : 0),
-			.data_size = ring,
-			.flight_page_size = FLIGHT_PAGE,
-		};
 		struct evr_record rec;
 
-		err = evr_session_create(&so, &fs[m]);
-		if (!err)
-			err = evr_session_get_flight(fs[m], 0, &s->fl[m]);
-		if (err)
-			bench_die("flight session of %llu bytes: %s", (unsigned long long)ring,
-				  evr_strerror(err));
+		bench_flight_open(ring, FLIGHT_PAGE, m, &fs[m], &s->fl[m]);
 		/* fault the pages in: two laps of writes, consumed as they go */
 		for (uint64_t w = 0; w < 2 * ring / 16; w++)
 			if (evr_flight_write(s->fl[m], BENCH_ID, &w, sizeof(w)))
