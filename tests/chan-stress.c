@@ -146,13 +146,6 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	_exit(T_FAIL);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 static inline void signal_point(void)
 {
 #ifdef T_TSAN
@@ -424,7 +417,7 @@ static void *reader_main(void *arg)
 			sched_yield();
 		else
 			for (int i = 0; i < 64; i++)
-				cpu_relax();
+				t_cpu_relax();
 	}
 	return NULL;
 }
@@ -641,7 +634,7 @@ static void *merge_writer(void *arg)
 		 * rdtsc is not ordered after the load that saw the turn); this checks the merge.
 		 */
 		for (double t0 = t_now(); t_now() - t0 < 20e-6;)
-			cpu_relax();
+			t_cpu_relax();
 		if (evr_chan_write(M.ch, (uint32_t)me, &v, sizeof(v)))
 			M.err = 1;
 		__atomic_fetch_add(&M.turn, 1, __ATOMIC_RELEASE);

@@ -143,22 +143,6 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	_exit(T_FAIL);
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* best effort */
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 static void note_werr(uint32_t stream, int err)
 {
 	if (!__atomic_load_n(&R.werr, __ATOMIC_RELAXED)) {
@@ -256,7 +240,7 @@ static void *writer_main(void *arg)
 {
 	sigset_t set;
 
-	pin(0);
+	t_pin(0);
 	tls_writer = 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -405,7 +389,7 @@ static void *reader_main(void *arg)
 	struct evr_record rec;
 	uint64_t turn = 0;
 
-	pin(1);
+	t_pin(1);
 	for (;;) {
 		int done = __atomic_load_n(&R.writer_done, __ATOMIC_ACQUIRE);
 		int k;
@@ -428,7 +412,7 @@ static void *reader_main(void *arg)
 		if (++turn % R.cfg->snap_every == 0)
 			snapshot();
 		for (int i = 0; i < 16; i++)
-			cpu_relax();
+			t_cpu_relax();
 	}
 	return NULL;
 }
@@ -438,14 +422,14 @@ static void pause_ns(uint64_t ns)
 	double end = t_now() + (double)ns * 1e-9;
 
 	while (t_now() < end)
-		cpu_relax();
+		t_cpu_relax();
 }
 
 static void *sender_main(void *arg)
 {
 	uint64_t i = 0;
 
-	pin(1); /* with the reader: each signal crosses CPUs */
+	t_pin(1); /* with the reader: each signal crosses CPUs */
 	while (!__atomic_load_n(&R.stop_sender, __ATOMIC_RELAXED)) {
 		int sig = R.cfg->usr2_every && ++i % R.cfg->usr2_every == 0 ? SIGUSR2 : SIGUSR1;
 

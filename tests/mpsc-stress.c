@@ -121,13 +121,6 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	_exit(T_FAIL);
 }
 
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 static void note_werr(uint32_t stream, int err)
 {
 	int zero = 0;
@@ -469,7 +462,7 @@ static void *reader_main(void *arg)
 			sched_yield();
 		else
 			for (int i = 0; i < 32; i++)
-				cpu_relax();
+				t_cpu_relax();
 	}
 	return NULL;
 }
@@ -479,7 +472,7 @@ static void pause_ns(uint64_t ns)
 	double end = t_now() + (double)ns * 1e-9;
 
 	while (t_now() < end)
-		cpu_relax();
+		t_cpu_relax();
 }
 
 static void *sender_main(void *arg)

@@ -125,22 +125,6 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
 	_exit(T_FAIL);
 }
 
-static void pin(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* best effort */
-}
-
-static inline void cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#endif
-}
-
 /* orders against a signal handler on this thread (a compiler barrier) */
 #define barrier_signal() __atomic_signal_fence(__ATOMIC_SEQ_CST)
 
@@ -375,7 +359,7 @@ static void *writer_main(void *arg)
 	sigset_t set;
 	int err;
 
-	pin(0);
+	t_pin(0);
 	tls_writer = 1;
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
@@ -438,7 +422,7 @@ static void *reader_main(void *arg)
 	struct evr_record rec;
 	uint64_t tail = 0;
 
-	pin(1);
+	t_pin(1);
 	for (;;) {
 		int done = __atomic_load_n(&R.writer_done, __ATOMIC_ACQUIRE);
 		int n = evr_reader_begin(rd), k;
@@ -466,7 +450,7 @@ static void *reader_main(void *arg)
 				break;
 			for (int i = 0; i < 32; i++) {
 				check_head(head_now(), "acquire load");
-				cpu_relax();
+				t_cpu_relax();
 			}
 		}
 	}
@@ -478,14 +462,14 @@ static void pause_ns(uint64_t ns)
 	double end = t_now() + (double)ns * 1e-9;
 
 	while (t_now() < end)
-		cpu_relax();
+		t_cpu_relax();
 }
 
 static void *sender_main(void *arg)
 {
 	uint64_t i = 0;
 
-	pin(1); /* with the reader: each signal crosses CPUs, as an interprocessor interrupt */
+	t_pin(1); /* with the reader: each signal crosses CPUs, as an interprocessor interrupt */
 	while (!__atomic_load_n(&R.stop_sender, __ATOMIC_RELAXED)) {
 		int sig = R.cfg->usr2_every && ++i % R.cfg->usr2_every == 0 ? SIGUSR2 : SIGUSR1;
 

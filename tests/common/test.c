@@ -3,6 +3,8 @@
  * The test harness's out-of-line half: seed handling, reporting, verdicts.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
@@ -71,4 +73,13 @@ void t_skip(const char *why)
 {
 	printf("%s: skipped: %s\n", t_name, why);
 	exit(T_SKIP);
+}
+
+void t_pin(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* best effort */
 }

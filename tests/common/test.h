@@ -61,6 +61,17 @@ void t_report(const char *file, int line, const char *expr, const char *fmt, ...
 	} while (0)
 
 /* splitmix64: a seeded generator the reader can re-derive from (seed, writer, seq). */
+/* A spin-wait hint for busy loops. */
+static inline void t_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+/* Pin the calling thread to @cpu, best effort (a restricted cpuset just leaves it unpinned). */
+void t_pin(int cpu);
+
 static inline uint64_t t_mix(uint64_t x)
 {
 	x += 0x9e3779b97f4a7c15ull;
