@@ -12,34 +12,11 @@ if [ $# -lt 1 ] || [ $# -gt 2 ]; then
 	echo "usage: $0 <relaxed-commit binary> [<no-zero binary>]" >&2
 	exit 2
 fi
-budget=${CONTROL_SECONDS:-30}
-missed=0
-
-# run <label> <binary> <expected exit> <pattern that names the catch> [env...]
-run() {
-	local label=$1 bin=$2 want=$3 pattern=$4 log start ms rc why
-	shift 4
-	log=$(mktemp)
-	start=$(date +%s%N)
-	env EVR_STRESS_SECONDS="$budget" EVR_MPSC_SWEEP=0 "$@" timeout -k 5 $((budget + 60)) \
-		"$bin" >"$log" 2>&1
-	rc=$?
-	ms=$((($(date +%s%N) - start) / 1000000))
-	why=$(grep -m 1 -E "$pattern" "$log" | sed 's/^ *//' | cut -c 1-160)
-	if [ "$rc" -eq "$want" ] && [ -n "$why" ]; then
-		printf 'control %s: caught (exit %d after %d.%03ds: %s)\n' "$label" "$rc" \
-			$((ms / 1000)) $((ms % 1000)) "$why"
-	else
-		missed=1
-		printf 'control %s: MISSED (exit %d after %d.%03ds, wanted exit %d matching /%s/)\n' \
-			"$label" "$rc" $((ms / 1000)) $((ms % 1000)) "$want" "$pattern"
-		sed 's/^/    /' "$log" | tail -n 20
-	fi
-	rm -f "$log"
-}
+# shellcheck source=common/control-run.sh
+. "$(dirname "$0")/common/control-run.sh"
 
 if [ -x "$1" ]; then
-	run mpsc-relaxed-commit "$1" 66 'WARNING: ThreadSanitizer: data race' \
+	run mpsc-relaxed-commit "$1" 66 'WARNING: ThreadSanitizer: data race' EVR_MPSC_SWEEP=0 \
 		TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }halt_on_error=1 exitcode=66"
 else
 	echo "control mpsc-relaxed-commit: MISSED (no binary $1)"
@@ -47,7 +24,7 @@ else
 fi
 if [ $# -eq 2 ]; then
 	if [ -x "$2" ]; then
-		run mpsc-no-zero "$2" 1 'mpsc-stress: FAIL'
+		run mpsc-no-zero "$2" 1 'mpsc-stress: FAIL' EVR_MPSC_SWEEP=0
 	else
 		echo "control mpsc-no-zero: MISSED (no binary $2)"
 		missed=1
