@@ -710,7 +710,13 @@ static inline int write_outer(struct evr_flight *f, uint32_t id, const void *dat
 	uint64_t w, commits, c;
 	uint8_t *p;
 
-	local_add(&f->committing, 1);
+	/*
+	 * Plain stores of the depth, 1 here and 0 at the end, as the core ring's nest: it was
+	 * 0 when the caller looked, and every handler that comes in puts back the value it
+	 * found before it returns. Read-modify-writes would chain each record's two updates
+	 * through memory into the next record's.
+	 */
+	WRITE_ONCE(f->committing, 1);
 	barrier();
 	t = (uint32_t)local_read(&f->tail);
 	/* one instruction: a handler that comes in after it reserves after us */
@@ -745,7 +751,7 @@ static inline int write_outer(struct evr_flight *f, uint32_t id, const void *dat
 	 */
 	store_release(&f->fc->written, local_read(&f->written));
 	barrier();
-	local_add(&f->committing, (uint64_t)-1);
+	WRITE_ONCE(f->committing, 0);
 	barrier();
 	/* a handler that reserved after our commit left its commit to us (1b038c6) */
 	if (unlikely(local_read(&f->commits) != commits) && !local_read(&f->committing)) {
