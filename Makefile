@@ -71,7 +71,7 @@ TOOL := $(O)/evring
 
 all: $(SOLIB) $(ALIB) $(TOOL) $(TEST_BINS) $(BENCH_BINS) $(EXAMPLE_BINS) $(O)/evring.pc
 
-$(O)/%.o: %.c $(wildcard include/*.h include/evring/*.h src/*.h tests/common/*.h) Makefile
+$(O)/%.o: %.c $(wildcard include/*.h include/evring/*.h src/*.h tests/common/*.h bench/*.h) Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<

@@ -140,13 +140,19 @@ static inline void ideal_reader_init(struct ideal_reader *rd, const struct ideal
 	rd->mask = r->size - 1;
 }
 
-/* Write one record; -ENOSPC if it does not fit. The mirror makes every record contiguous. */
-static IDEAL_NOINLINE int ideal_write(struct ideal_writer *w, uint32_t type, const void *buf,
-				      size_t len)
+/*
+ * One record, with an 8-byte @stamp first in the payload when @stamped; -ENOSPC if it does not
+ * fit. The mirror makes every record contiguous.
+ */
+static inline __attribute__((always_inline)) int ideal_put(struct ideal_writer *w, uint32_t type,
+							    int stamped, uint64_t stamp,
+							    const void *buf, size_t len)
 {
-	uint32_t size = (uint32_t)((len + sizeof(struct evr_record_header) + 7) & ~(size_t)7);
+	size_t body = len + (stamped ? sizeof(stamp) : 0);
+	uint32_t size = (uint32_t)((body + sizeof(struct evr_record_header) + 7) & ~(size_t)7);
 	uint64_t head = w->head;
 	struct evr_record_header *h;
+	uint8_t *p;
 
 	if (head + size - w->tail_cache > w->size) {
 		/* A: pairs with D in ideal_read_end() */
@@ -156,13 +162,31 @@ static IDEAL_NOINLINE int ideal_write(struct ideal_writer *w, uint32_t type, con
 	}
 	h = (struct evr_record_header *)(w->data + (head & w->mask));
 	h->type = type;
-	h->misc = (uint16_t)(size - sizeof(*h) - len);
+	h->misc = (uint16_t)(size - sizeof(*h) - body);
 	h->size = (uint16_t)size;
-	memcpy(h + 1, buf, len);
+	p = (uint8_t *)(h + 1);
+	if (stamped) {
+		memcpy(p, &stamp, sizeof(stamp));
+		p += sizeof(stamp);
+	}
+	memcpy(p, buf, len);
 	w->head = head + size;
 	/* B: pairs with C in ideal_read_begin() */
 	__atomic_store_n(&w->ctrl->data_head, head + size, __ATOMIC_RELEASE);
 	return 0;
+}
+
+static IDEAL_NOINLINE int ideal_write(struct ideal_writer *w, uint32_t type, const void *buf,
+				      size_t len)
+{
+	return ideal_put(w, type, 0, 0, buf, len);
+}
+
+/* The same, the caller's timestamp (the bench takes the TSC, as evring's channels do) first. */
+static IDEAL_NOINLINE int ideal_write_ts(struct ideal_writer *w, uint32_t type, uint64_t stamp,
+					 const void *buf, size_t len)
+{
+	return ideal_put(w, type, 1, stamp, buf, len);
 }
 
 /* Start a batch: the bytes readable now. */

@@ -7,7 +7,8 @@
 #
 #   W3  bench/w3-multi: two writers pinned to two cores, a reader thread, 1 MiB of rings,
 #       every sequence number checked; Mrec/s. evring-shared/-percpu/-thread, ideal (two SPSC
-#       rings), ck-mpsc (Concurrency Kit ck_ring), urcu-wfcq (liburcu wfcqueue).
+#       rings), ideal-ts (the same, each record stamped with the TSC: informational), ck-mpsc
+#       (Concurrency Kit ck_ring), urcu-wfcq (liburcu wfcqueue).
 #   W1  bench/w1-ts: one thread, ns per timestamped event, buffer never full: evring-ts
 #       (evr_chan_write, one-ring channel), evring-ts-thread, and lttng-ust (a tracepoint in an
 #       ACTIVE LTTng session that this script sets up around the run).
@@ -201,6 +202,12 @@ END {
 			if ((w, "evring-thread", p) in v && v[w, "ideal", p] > 0)
 				printf "RATIO W3 payload=%s evring-thread/ideal=%.2f (target >= 0.8)\n", p,
 					v[w, "evring-thread", p] / v[w, "ideal", p]
+			if ((w, "evring-thread", p) in v && v[w, "ideal-ts", p] > 0)
+				printf "RATIO W3 payload=%s evring-thread/ideal-ts=%.2f (info)\n", p,
+					v[w, "evring-thread", p] / v[w, "ideal-ts", p]
+			if ((w, "ideal-ts", p) in v && v[w, "ideal", p] > 0)
+				printf "RATIO W3 payload=%s ideal-ts/ideal=%.2f (info)\n", p,
+					v[w, "ideal-ts", p] / v[w, "ideal", p]
 		}
 		if (w == "W1" && (w, "lttng-ust", p) in v && v[w, "evring-ts", p] > 0)
 			printf "RATIO W1 payload=%s lttng-ust/evring-ts=%.2f (target >= 5)\n", p,

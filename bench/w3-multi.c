@@ -13,6 +13,9 @@
  *  evring-thread  EVR_CHAN_THREAD channel, two slots of 512 KiB (plus the 512 KiB shared fallback
  *                 ring the channel always has; it must stay unused, which is checked).
  *  ideal          one bench/ideal.h SPSC ring of 512 KiB per writer; the reader visits both.
+ *  ideal-ts       the same rings, each record stamped with the TSC first (ideal_write_ts(),
+ *                 8 more bytes, as evring's channels stamp): what the timestamp alone costs
+ *                 the bare technique; informational, the target compares with ideal.
  *  ck-mpsc        ck_ring is a ring of pointers: each writer owns a pool of 512 KiB of record
  *                 slots (8-byte header {writer, len} + payload, 8-byte aligned: the same bytes an
  *                 evring record takes), fills slot seq % pool_n and enqueues its address with
@@ -48,11 +51,13 @@
 #include "bench.h"
 #include "ideal.h"
 
-enum { IMPL_SHARED, IMPL_PERCPU, IMPL_THREAD, IMPL_IDEAL, IMPL_CK, IMPL_URCU, NR_IMPLS };
+enum { IMPL_SHARED, IMPL_PERCPU, IMPL_THREAD, IMPL_IDEAL, IMPL_CK, IMPL_URCU, IMPL_IDEAL_TS,
+       NR_IMPLS };
 
 static const char *const impl_names[NR_IMPLS] = { "evring-shared", "evring-percpu",
 						   "evring-thread", "ideal",
-						   "ck-mpsc",	    "urcu-wfcq" };
+						   "ck-mpsc",	    "urcu-wfcq",
+						   "ideal-ts" };
 
 #define NW 2 /* writers */
 #define NSRC 16u
@@ -127,6 +132,16 @@ static inline uint8_t *src_buf(struct wstate *w, uint64_t seq)
 	return w->src + (seq % NSRC) * w->s->stride;
 }
 
+/* ideal-ts: the stamp evring's channels take by default (rdtsc, unordered) */
+static inline uint64_t tsc(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	return bench_now_ns();
+#endif
+}
+
 static inline uint64_t tag(int writer, uint64_t seq)
 {
 	return (uint64_t)writer << 56 | seq;
@@ -194,6 +209,8 @@ static inline int write_one(struct wstate *w, const uint8_t *buf, uint64_t seq, 
 #endif
 	case IMPL_IDEAL:
 		return ideal_write(&w->iw, EVR_TYPE_APP + BENCH_ID, buf, len);
+	case IMPL_IDEAL_TS:
+		return ideal_write_ts(&w->iw, EVR_TYPE_APP + BENCH_ID, tsc(), buf, len);
 	case IMPL_CK: {
 		struct slot_hdr *h;
 
@@ -382,7 +399,8 @@ static void read_mring(struct w3 *s, uint64_t *expect)
 static void read_ideal(struct w3 *s, uint64_t *expect)
 {
 	const uint32_t type = EVR_TYPE_APP + BENCH_ID;
-	const size_t rec = bench_rec_size(s->len);
+	const size_t ts = s->impl == IMPL_IDEAL_TS ? sizeof(uint64_t) : 0;
+	const size_t rec = bench_rec_size(s->len + ts);
 	const struct evr_record_header *h;
 	unsigned int spins = 0;
 
@@ -398,7 +416,7 @@ static void read_ideal(struct w3 *s, uint64_t *expect)
 					reader_fail(s, "unexpected record type or size", h->size);
 					return;
 				}
-				if (check(s, expect, h + 1, s->len))
+				if (check(s, expect, (const uint8_t *)(h + 1) + ts, s->len))
 					return;
 			}
 			ideal_read_end(&s->ird[i]);
@@ -501,6 +519,7 @@ static void *reader(void *arg)
 		break;
 #endif
 	case IMPL_IDEAL:
+	case IMPL_IDEAL_TS:
 		read_ideal(s, expect);
 		break;
 	case IMPL_CK:
@@ -529,7 +548,7 @@ static double run_once(struct w3 *s, int *pinned)
 		s->w[i].enospc = 0;
 		s->w[i].freed_cache = 0;
 		s->freed[i][0] = 0;
-		if (s->impl == IMPL_IDEAL) {
+		if (s->impl == IMPL_IDEAL || s->impl == IMPL_IDEAL_TS) {
 			ideal_writer_init(&s->w[i].iw, &s->ir[i]);
 			ideal_reader_init(&s->ird[i], &s->ir[i]);
 		}
