@@ -6,12 +6,12 @@
  * The ring is a circle of pages linked by index; the spare page the reader owns sits outside.
  * One writer context (a thread and the signal handlers that interrupt it) reserves on the tail
  * page and commits through the commit page, which only its outermost level moves. In overwrite
- * mode a writer that reaches the head pushes it forward (cmpxchg HEAD -> UPDATE on the link that
- * points at it, HEAD on the next link, UPDATE -> NORMAL); otherwise a full ring refuses the
- * write. The reader swaps its spare in for the head page with a cmpxchg that succeeds only while
- * that link still says HEAD, then reads the page it owns up to what is committed. The writer's
- * cmpxchgs and the reader's pair on the link words (docs/ordering.md F3); each other ordering
- * below names its partner, F1-F5 in docs/ordering.md section 11.
+ * mode a writer that reaches the head pushes it forward (HEAD -> UPDATE on the link that points
+ * at it, HEAD on the next link, UPDATE -> NORMAL: each pairs with the reader's swap, F3);
+ * otherwise a full ring refuses the write. The reader swaps its spare in for the head page
+ * only while that link still says HEAD (pairs with the writer's push, F3), then reads the page
+ * it owns up to what is committed (F1). Each other ordering below names its partner, F1-F5 in
+ * docs/ordering.md section 11.
  *
  * Writer state that decides where bytes go (tail, commit page, the per-page reserve offsets and
  * counts) is private to the writer process: a reader that scribbles on the shared page can make
@@ -403,7 +403,7 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 	nn = EVR_FL_TARGET(ln);
 	if (nn >= f->nr)
 		return -EBADMSG;
-	/* acq_rel: against the reader's swap cmpxchg on the same link (docs/ordering.md F3) */
+	/* acq_rel: pairs with the reader's swap cmpxchg on the same link (F3) */
 	__atomic_compare_exchange_n(&f->desc[t].link, &old, base | EVR_FL_UPDATE, 0,
 				    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 	if ((old & ~EVR_FL_MASK) != base)
@@ -745,10 +745,7 @@ static inline int write_outer(struct evr_flight *f, uint32_t id, const void *dat
 	c = local_read(&f->wr[t]) & OFF_MASK;
 	/* pairs with load_acquire(page->commit) in evr_flight_read() (F1) */
 	store_release(&page(f, t)->commit, c);
-	/*
-	 * a counter, no partner: evr_flight_get_stats() reads it with READ_ONCE and nothing is
-	 * read on its strength; release only keeps it after the commit store above
-	 */
+	/* a counter, no partner (stats read it relaxed); release keeps it after the commit */
 	store_release(&f->fc->written, local_read(&f->written));
 	barrier();
 	WRITE_ONCE(f->committing, 0);
@@ -998,14 +995,11 @@ static int swap_in(struct evr_flight *f)
 		WRITE_ONCE(f->desc[r].link, EVR_FL_LINK(n, EVR_FL_HEAD) |
 						    EVR_FL_NEXT_TAG(READ_ONCE(f->desc[r].link)));
 		WRITE_ONCE(f->desc[r].prev, p);
-		/*
-		 * full barrier: the counters read after our links are set up, as the kernel; the
-		 * acquires pair with the writer's store_release in publish_count() (F4), the
-		 * link load with the writer's push cmpxchgs (F3)
-		 */
-		smp_mb();
-		ov = load_acquire(&f->fc->overrun);
-		lo = load_acquire(&f->fc->lost);
+		/* full barrier: the counters are read after our links are set up, as the kernel */
+		smp_mb(); /* pairs with publish_count() (F4) and the push cmpxchgs (F3) */
+		ov = load_acquire(&f->fc->overrun); /* pairs with publish_count() (F4) */
+		lo = load_acquire(&f->fc->lost); /* pairs with publish_count() (F4) */
+		/* pairs with the writer's push cmpxchgs in handle_head() (F3) */
 		want = __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE);
 #ifndef EVR_BROKEN_FLIGHT_SWAP
 		if ((want & ~EVR_FL_TAG_MASK) != EVR_FL_LINK(h, EVR_FL_HEAD))
