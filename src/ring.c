@@ -402,9 +402,11 @@ static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uin
 			/*
 			 * Open reservations of this writer context span [new, data_head): our
 			 * own last publication. Beyond a ring they would share bytes, and an outer
-			 * payload would overwrite a nested record's header.
+			 * payload would overwrite a nested record's header. The outermost level
+			 * has none open: not asking then also lets a writer whose data_head fell
+			 * behind (a hostile peer's nest kept it from publishing) recover at once.
 			 */
-			if (unlikely(READ_ONCE(c->data_head) - new > r->data_size)) {
+			if (unlikely(nest && READ_ONCE(c->data_head) - new > r->data_size)) {
 				if (count)
 					lose(r, EVR_LOST_FULL, head);
 				output_end(r);

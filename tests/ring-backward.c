@@ -210,6 +210,45 @@ static void run(uint64_t size, uint32_t flags, const char *name)
 	evr_ring_destroy(x.r);
 }
 
+/*
+ * A peer's garbage in nest (a hostile reader, tests/session-hostile.c) makes every write think
+ * it is nested, so none publishes data_head and writes soon refuse for want of room. Once nest
+ * is sane again, the first outermost write must succeed (it has no open reservation to keep
+ * apart) and publish everything, not fail once more on the stale data_head.
+ */
+static void stale_head(void)
+{
+	struct evr_ring_opts o = { .sz = sizeof(o), .data_size = 4096, .flags = EVR_RING_OVERWRITE };
+	struct evr_reader *rd;
+	struct evr_record rec;
+	struct evr_ring *r;
+	struct evr_ctrl *c;
+	uint64_t v = 0x5eed, head0;
+	int enospc = 0, n;
+
+	assert_eq(evr_ring_create(&o, &r), 0);
+	c = evr_ring_get_ctrl(r);
+	head0 = c->data_head;
+	c->nest = 3;
+	for (int i = 0; i < 1000; i++)
+		enospc += evr_ring_write(r, 1, &v, 8) == -ENOSPC;
+	expect_true(enospc > 0, "writes under a garbage nest refuse once a ring is unpublished");
+	expect_eq(c->data_head, head0);
+	c->nest = 0;
+	expect_eq(evr_ring_write(r, 2, &v, 8), 0);
+	expect_true(c->data_head != head0, "the outermost write published");
+	expect_eq(c->nest, 0);
+	assert_eq(evr_reader_create(r, NULL, &rd), 0);
+	expect_true(evr_reader_begin(rd) >= 16, "the snapshot has data");
+	n = evr_reader_next(rd, &rec);
+	expect_true(n == 1 && rec.is_app && rec.type == 2 && rec.len == 8 &&
+			    !memcmp(rec.data, &v, 8),
+		    "the newest record is the one written after nest was repaired");
+	evr_reader_end(rd);
+	evr_reader_destroy(rd);
+	evr_ring_destroy(r);
+}
+
 int main(void)
 {
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), st;
@@ -225,5 +264,6 @@ int main(void)
 	run(4096, 0, "plain 4096");
 	run(page, EVR_RING_MIRROR, "mirror");
 	run(4 * page, EVR_RING_MIRROR, "mirror x4");
+	stale_head();
 	return t_done();
 }
