@@ -129,13 +129,14 @@ check-long: $(TEST_BINS)
 #  - a relaxed data_head store must be reported by ThreadSanitizer (exit 66);
 #  - multi-producer ring: a relaxed commit store must be reported by ThreadSanitizer (exit 66),
 #    and a reader that does not zero what it consumed must be caught by mpsc-stress (exit 1).
-#  - flight ring: a reader swap that does not require the HEAD flag must be caught by
-#    flight-stress (exit 1).
+#  - flight ring: a reader swap that does not require the HEAD flag, and a head search that
+#    ignores the writer's push count, must each be caught by flight-stress (exit 1).
 CTRL_NEST_O := $(O)/ctl-nest
 CTRL_RELAX_O := $(O)/ctl-relaxed
 CTRL_MPSC_RELAX_O := $(O)/ctl-mpsc-relaxed
 CTRL_MPSC_NOZERO_O := $(O)/ctl-mpsc-nozero
 CTRL_FLIGHT_O := $(O)/ctl-flight-swap
+CTRL_FLIGHT_PUSH_O := $(O)/ctl-flight-push
 check-controls:
 	$(Q)$(MAKE) --no-print-directory O=$(CTRL_NEST_O) SAN= CFLAGS="$(CFLAGS) -DEVR_BROKEN_NEST_ORDER" \
 		$(CTRL_NEST_O)/tests/ring-stress
@@ -147,10 +148,13 @@ check-controls:
 		CFLAGS="$(CFLAGS) -DEVR_BROKEN_MPSC_NO_ZERO" $(CTRL_MPSC_NOZERO_O)/tests/mpsc-stress
 	$(Q)$(MAKE) --no-print-directory O=$(CTRL_FLIGHT_O) SAN= \
 		CFLAGS="$(CFLAGS) -DEVR_BROKEN_FLIGHT_SWAP" $(CTRL_FLIGHT_O)/tests/flight-stress
+	$(Q)$(MAKE) --no-print-directory O=$(CTRL_FLIGHT_PUSH_O) SAN= \
+		CFLAGS="$(CFLAGS) -DEVR_BROKEN_FLIGHT_NO_PUSH_COUNT" $(CTRL_FLIGHT_PUSH_O)/tests/flight-stress
 	$(Q)st=0; tests/controls.sh $(CTRL_NEST_O)/tests/ring-stress $(CTRL_RELAX_O)/tests/ring-stress || st=1; \
 		tests/controls-mpsc.sh $(CTRL_MPSC_RELAX_O)/tests/mpsc-stress \
 			$(CTRL_MPSC_NOZERO_O)/tests/mpsc-stress || st=1; \
-		tests/controls-flight.sh $(CTRL_FLIGHT_O)/tests/flight-stress || st=1; exit $$st
+		tests/controls-flight.sh $(CTRL_FLIGHT_O)/tests/flight-stress \
+			$(CTRL_FLIGHT_PUSH_O)/tests/flight-stress || st=1; exit $$st
 
 check-abi: $(SOLIB)
 	$(Q)nm -D --defined-only $(SOLIB) | awk '$$2 ~ /^[TDB]$$/ {print $$3}' | sed 's/@.*//' | sort -u > $(O)/abi.exported

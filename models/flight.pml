@@ -18,7 +18,8 @@
  *   records to completion each time (in_irq freezes the thread: every step of the thread is
  *   guarded by G). Both share the writer context's own state: tail, commit page, committing,
  *   commits, per page the reserve offset wr[] and entry count ent[], each with a generation
- *   in the high bits. One reader runs concurrently with both.
+ *   in the high bits. One reader runs concurrently with both. pushw, shared with the reader,
+ *   counts the levels inside handle_head() and the pushes begun (src/flight.c fc->pushing).
  *   Writer, per record (write_one): committing++, commits++; reserve on the tail page by
  *   adding to wr[]; if that overflows the page, move_tail() (refuse on a commit overrun;
  *   link says HEAD: is the commit page the reader's? no: push the head with handle_head(), or
@@ -30,8 +31,9 @@
  *   commit page), and it goes again if commits changed meanwhile.
  *   Reader: if its page has committed slots beyond what it read, read them; else if the
  *   published commit page is its page, nothing is new (wait; stop once the writer is done);
- *   else find the head (walk the N links from its hint: exactly one HEAD and no UPDATE, else
- *   retry), point the spare at the head's next with HEAD, copy prv, read overrun and dropped,
+ *   else find the head (load pushw; with no push in flight, follow the links from the one
+ *   before its hint to the first HEAD; an UPDATE, no HEAD, or pushw changed meanwhile: retry),
+ *   point the spare at the head's next with HEAD, copy prv, read overrun and dropped,
  *   cmpxchg the link before the head from head|HEAD to the spare; on failure find the head
  *   again; then fix prv of the next page, and the old head is the reader's page.
  *
@@ -109,10 +111,18 @@
  *   BUMP_ALWAYS          the outermost level bumps commits too (the kernel does; src/flight.c's
  *                        write_outer() does not, and the model holds either way)
  *   COMMIT_NOT_OUTERMOST every level moves the commit page           -> assertion violated
- *   SCAN_HINT            find_head() as src/flight.c had it: the hint's link if it says HEAD, else the
- *                        first flagged link from the hint; the reader swaps while a push is in
- *                        flight, a handler then flags the spare HEAD: two heads
+ *   SCAN_HINT            find_head() as src/flight.c once had it: the hint's link if it says HEAD,
+ *                        else the first flagged link from the hint; the reader swaps while a
+ *                        push is in flight, a handler then flags the spare HEAD: two heads
  *                                                                     -> assertion violated
+ *   NO_PUSH_CHECK        the writer keeps no pushw and the reader takes the first HEAD from the
+ *                        link before its hint (UPDATE: retry). When the writer laps the ring
+ *                        between two swaps, that link is the one a push in flight has just
+ *                        flagged HEAD, past its UPDATE: the reader swaps mid-push, and then
+ *                        takes the writer's tail page                 -> assertion violated
+ *   NO_PUSH_SEQ          the reader checks only that no push is in flight when it starts and
+ *                        ends its search, not that none began in between -> holds too (the
+ *                        swap's HEAD check covers it); src/flight.c checks both
  *   EXACT_GAP            also check each swap's report: the records skipped before the next
  *                        one read are exactly the overrun reported since. Fails: the writer
  *                        pushes a whole lap between the reader's overrun load and its cmpxchg,
@@ -199,6 +209,7 @@ byte cm[NP];		/* each page's committed slots */
 unsigned cpub : 3;	/* the commit page, as published to the reader */
 unsigned overrun : 6;	/* entries pushed out unread */
 unsigned dropped : 6;	/* writes refused: ring full, commit overrun */
+byte pushw;		/* pushes: levels inside handle_head() (bits 0-1) + pushes begun << 2 */
 byte data[NS];		/* slot contents */
 
 /* the writer context's own: the thread and its handler */
@@ -364,6 +375,10 @@ inline end_commit()
 inline handle_head()
 {
 	hr = 0;
+#ifndef NO_PUSH_CHECK
+	/* announced before any link is touched: a head search that overlaps it starts again */
+	atomic { G -> pushw = pushw + 5 };
+#endif
 #ifdef FIX_ENT_FIRST
 	atomic { G -> e = OFF(ent[n]) };	/* before the cmpxchg, as the kernel */
 #endif
@@ -456,6 +471,9 @@ inline handle_head()
 	:: else
 	fi;
 	atomic { G -> inhh[me] = 0; check_ring() };
+#ifndef NO_PUSH_CHECK
+	atomic { G -> pushw = pushw - 1 };
+#endif
 	e = 0;
 	old = 0;
 	nn = 0;
@@ -744,7 +762,7 @@ proctype reader()
 	unsigned R : 3 = N;
 	unsigned rread : 3, hint : 3, c : 3, cl : 3, h : 3, p : 3, q : 3, nn : 3, i : 4, nh : 3;
 	unsigned lk : 5, x : 5, ov : 6, dr : 6;
-	byte v;
+	byte v, s1, s2;
 	bit d, bad, ok;
 
 	do
@@ -825,7 +843,7 @@ proctype reader()
 find:
 				h = NP;
 #ifdef SCAN_HINT
-				/* the old find_head(): the hint, then the first flagged link */
+				/* an old find_head(): the hint, then the first flagged link */
 				atomic { lk = link[prv[hint]] };
 				if
 				:: lk == MK(hint, HEADF) -> h = hint
@@ -844,32 +862,43 @@ find:
 					od
 				fi;
 #else
-				/* look at every link of the ring: one HEAD and no UPDATE, else retry */
+				/*
+				 * src/flight.c find_head(): no push may begin or be in flight during the
+				 * search (pushw unchanged, no level inside handle_head()); then the first
+				 * HEAD from the hint is the only one, and no UPDATE is on the ring
+				 */
+				atomic { s1 = pushw };
+				if
+				:: s1 & 3 -> s1 = 0; goto find
+				:: else
+				fi;
 				q = prv[hint];
 				i = 0;
-				nh = 0;
 				bad = 0;
 				do
 				:: i < N ->
 					atomic { lk = link[q] };
 					if
-					:: FLG(lk) == UPDATE -> bad = 1
-					:: FLG(lk) == HEADF ->
-						nh++;
-						if
-						:: h == NP -> h = TGT(lk)
-						:: else
-						fi
-					:: else
-					fi;
-					q = TGT(lk);
-					i++
+					:: FLG(lk) == UPDATE -> bad = 1; break
+					:: FLG(lk) == HEADF -> h = TGT(lk); break
+					:: else -> q = TGT(lk); i++
+					fi
 				:: else -> break
 				od;
+				atomic { s2 = pushw };
+#ifdef NO_PUSH_SEQ
+				/* only "no push in flight now", not "none began meanwhile" */
 				if
-				:: bad || nh != 1 -> COVER(13); i = 0; q = 0; lk = 0; nh = 0; bad = 0; goto find
+				:: bad || h == NP || (s2 & 3) -> COVER(16);
+#else
+				if
+				:: bad || h == NP || s2 != s1 -> COVER(16);
+#endif
+					i = 0; q = 0; lk = 0; bad = 0; s1 = 0; s2 = 0; h = NP; goto find
 				:: else
 				fi;
+				s1 = 0;
+				s2 = 0;
 #endif
 				i = 0;
 				q = 0;

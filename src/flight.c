@@ -32,14 +32,21 @@
 #define HDR ((uint32_t)sizeof(struct evr_flight_page))
 #define RHDR ((uint32_t)sizeof(struct evr_record_header))
 #define TRIES_MAX 64 /* reader: swap attempts per call before "nothing now" */
+#define PUSH_LEVELS 0xffull /* fc->pushing: levels inside a push now ... */
+#define PUSH_BEGUN (1ull << 8) /* ... and, above, the pushes begun */
 #define RESERVE_TRIES_MAX 1000 /* writer: page moves per reservation, commit walk bound */
 
+/*
+ * One handle may serve a writer and a reader on two CPUs (one process, both roles): the three
+ * parts below sit on cache lines of their own, so the reader's per-record stores (rread, the
+ * counters) do not take the line of the writer's per-record state, nor of what both only read.
+ */
 struct evr_flight {
 	/*
 	 * Writer context, touched by the thread and its signal handlers with the local_* ops:
 	 * every step a handler may interrupt is one instruction, as the kernel's local_t.
 	 */
-	uint64_t committing; /* nesting depth: only depth 1 moves the commit page */
+	uint64_t committing __attribute__((aligned(64))); /* depth: only 1 moves the commit page */
 	uint64_t commits; /* reservations started: a commit re-checks it */
 	uint64_t tail; /* page reserved on */
 	uint64_t commit; /* commit page */
@@ -51,7 +58,9 @@ struct evr_flight {
 	uint32_t *push_ln; /* [nr] link after the page being pushed from page i, as it was */
 
 	/* reader */
-	uint32_t rpage, rread; /* the page it owns, bytes consumed */
+	uint32_t rpage __attribute__((aligned(64))); /* the page it owns */
+	uint32_t rread; /* bytes of it consumed */
+	uint32_t rcommit; /* its commit as last loaded (at most dsize): read up to it first */
 	uint64_t last_overrun, last_lost;
 	uint32_t head_hint;
 	int reader; /* the reader role is taken */
@@ -62,7 +71,7 @@ struct evr_flight {
 	uint8_t *snap; /* snapshot copy: nr pages */
 
 	/* immutable after bind */
-	struct evr_ctrl *ctrl;
+	struct evr_ctrl *ctrl __attribute__((aligned(64)));
 	struct evr_flight_ctrl *fc;
 	struct evr_flight_desc *desc;
 	uint8_t *pages;
@@ -177,9 +186,10 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 	if (READ_ONCE(fc->page_size) != ps || READ_ONCE(fc->nr_pages) != nr ||
 	    READ_ONCE(fc->desc_offset) != sys_page || READ_ONCE(fc->pages_offset) != pages_off)
 		return -EBADMSG;
-	f = calloc(1, sizeof(*f));
+	f = aligned_alloc(64, sizeof(*f)); /* sizeof is a multiple of the alignment */
 	if (!f)
 		return -ENOMEM;
+	memset(f, 0, sizeof(*f));
 	f->wr = calloc((size_t)nr * 5, sizeof(uint64_t));
 	if (!f->wr) {
 		free(f);
@@ -380,7 +390,7 @@ static void reset_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_
  * Return: 0 pushed (by us or a handler we interrupted), 1 retry (a handler already moved it,
  * or the reader swapped the page out or rewrote the link), -EBADMSG corrupt links.
  */
-static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
+static int push_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 {
 	uint32_t base = lk & ~EVR_FL_MASK, n = EVR_FL_TARGET(lk), old = base | EVR_FL_HEAD;
 	uint32_t type, nn, ln, cur;
@@ -450,6 +460,24 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 			return -EBADMSG;
 	}
 	return 0;
+}
+
+/*
+ * push_head() inside the push count the reader checks around its head search (F6): raised
+ * before the push touches a link (the cmpxchgs that follow are releases), lowered after its
+ * last one. A handler's push inside ours nests in the count.
+ */
+static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
+{
+	int r;
+
+	local_add(&f->fc->pushing, PUSH_BEGUN + 1);
+	barrier();
+	r = push_head(f, t, lk);
+	/* release: pairs with the acquire loads of pushing in find_head() (F6) */
+	atomic_thread_fence(memory_order_release);
+	local_add(&f->fc->pushing, (uint64_t)-1);
+	return r;
 }
 
 /* Move the tail from @t onto @n, unless a handler did it first. */
@@ -891,19 +919,30 @@ static void make_lost(uint8_t *buf, uint64_t id, uint64_t overwritten, uint64_t 
 /* Reader */
 
 /*
- * Find the head page: walk the whole ring and accept only what a ring at rest looks like,
- * exactly one HEAD link and no UPDATE. Anything else means a writer is in the middle of a
- * push (an UPDATE, or a second HEAD it has set and not yet cleared): -EAGAIN, look again.
- * Stopping at the first flagged link instead lets the reader swap while a push is in flight
- * (models/flight.pml, SCAN_HINT). Only the reader changes link targets, so the walk itself
- * sees a fixed cycle: one that does not close, leaves the page range or meets the reader's
- * page is corrupt, -EBADMSG.
+ * The head page: the target of the first HEAD link from the page the last swap put in (the
+ * one before the hint), taken only while the ring is at rest, i.e. no writer level was inside
+ * a push when we started and none began before we finished (fc->pushing unchanged, F6). A ring
+ * at rest has exactly one HEAD and no UPDATE, and the links we passed were as we read them, so
+ * no stale or second HEAD can be the one we stop at. A push in flight or begun meanwhile is
+ * -EAGAIN: look again. Taking the first HEAD without that check swaps mid-push once the writer
+ * laps the ring between two swaps (models/flight.pml, NO_PUSH_CHECK); walking the whole ring
+ * to count flags, as an earlier version did, is correct but costs a lap per swap. Only the
+ * reader changes link targets: a walk that leaves the page range, meets the reader's page or
+ * finds no HEAD on a ring at rest is -EBADMSG. In produce/consume mode nothing pushes and the
+ * first link looked at is the HEAD.
  */
 static int find_head(struct evr_flight *f, uint32_t *head)
 {
 	uint32_t h = f->head_hint, r = f->rpage, start, p, lk, found = f->nr, before = f->nr;
-	uint32_t heads = 0, updates = 0;
+	uint64_t pushing;
 
+	/* acquire: pairs with the release before handle_head() lowers the count (F6) */
+	pushing = load_acquire(&f->fc->pushing);
+#ifdef EVR_BROKEN_FLIGHT_NO_PUSH_COUNT
+	pushing = 0; /* must-fail control: trust the first HEAD whatever the writer is doing */
+#endif
+	if (pushing & PUSH_LEVELS)
+		return -EAGAIN;
 	/* start on a ring page: the one the last swap put before the hint, when it can be */
 	start = h < f->nr ? READ_ONCE(f->desc[h].prev) : f->nr;
 	if (start >= f->nr || start == r)
@@ -912,24 +951,26 @@ static int find_head(struct evr_flight *f, uint32_t *head)
 	for (uint32_t i = 0; i + 1 < f->nr; i++) {
 		if (p >= f->nr || p == r)
 			return -EBADMSG;
-		/* acquire: pairs with the writer's cmpxchg that set HEAD (F4) */
+		/* acquire: pairs with the writer's cmpxchg that set HEAD (F3) */
 		lk = __atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE);
-		if ((lk & EVR_FL_MASK) == EVR_FL_UPDATE) {
-			updates++;
-		} else if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
-			if (!heads++) {
-				found = EVR_FL_TARGET(lk);
-				before = p;
-			}
-		} else if ((lk & EVR_FL_MASK) != EVR_FL_NORMAL) {
-			return -EBADMSG;
+		if ((lk & EVR_FL_MASK) == EVR_FL_HEAD) {
+			found = EVR_FL_TARGET(lk);
+			before = p;
+			break;
 		}
+		if ((lk & EVR_FL_MASK) == EVR_FL_UPDATE)
+			return -EAGAIN; /* a push began after our first look */
+		if ((lk & EVR_FL_MASK) != EVR_FL_NORMAL)
+			return -EBADMSG;
 		p = EVR_FL_TARGET(lk);
 	}
-	if (p != start || found >= f->nr)
-		return p != start ? -EBADMSG : -EAGAIN;
-	if (heads != 1 || updates)
+	/* after the link loads (acquire): a push that changed one of them shows here (F6) */
+#ifndef EVR_BROKEN_FLIGHT_NO_PUSH_COUNT
+	if (load_acquire(&f->fc->pushing) != pushing)
 		return -EAGAIN;
+#endif
+	if (found >= f->nr)
+		return -EBADMSG; /* a ring at rest always has a HEAD */
 	*head = found;
 	if (READ_ONCE(f->desc[found].prev) != before)
 		WRITE_ONCE(f->desc[found].prev, before); /* ours: repair it */
@@ -1023,6 +1064,7 @@ static int swap_in(struct evr_flight *f)
 			store_release(&f->desc[h].taken, READ_ONCE(f->desc[h].seq));
 			f->rpage = h;
 			f->rread = 0;
+			f->rcommit = 0;
 			WRITE_ONCE(f->desc[h].read, 0);
 			WRITE_ONCE(f->fc->reader_page, h);
 			f->st_pages++;
@@ -1043,6 +1085,7 @@ static int take_reader(struct evr_flight *f)
 	rd = READ_ONCE(f->desc[r].read);
 	f->rpage = r;
 	f->rread = rd <= f->dsize ? rd : f->dsize;
+	f->rcommit = f->rread;
 	f->head_hint = READ_ONCE(f->fc->head_hint);
 	/* a reader that attaches after another resumes from what that one reported */
 	f->last_overrun = READ_ONCE(f->fc->seen_overrun);
@@ -1071,12 +1114,20 @@ int evr_flight_read(struct evr_flight *f, struct evr_record *rec)
 			f->st_records++;
 			return 1;
 		}
-		/* acquire: pairs with the writer's release of the page's commit (F1) */
-		c = load_acquire(&page(f, r)->commit);
-		if (f->rread < c) {
-			if (c > f->dsize) {
+		/*
+		 * The page's commit is loaded again only once the records below the last value
+		 * are used up: a reader close behind the writer then takes the line the writer
+		 * stores commit to once per batch, not once per record.
+		 */
+		c = f->rcommit;
+		if (f->rread >= c) {
+			/* acquire: pairs with the writer's release of the page's commit (F1) */
+			c = load_acquire(&page(f, r)->commit);
+			if (c > f->dsize)
 				c = f->dsize; /* a hostile value: read what the page can hold */
-			}
+			f->rcommit = (uint32_t)c;
+		}
+		if (f->rread < c) {
 			sz = decode(f->ctrl, page_data(f, r), f->rread, (uint32_t)c, rec, &skip);
 			if (!sz) {
 				f->st_bad++;

@@ -55,6 +55,12 @@ run "fixed, the outermost level bumps commits too" ok -DFIXED -DBUMP_ALWAYS -DWO
 # find_head() as src/flight.c had it: stops at the first flagged link from its hint, so it
 # swaps while a push is in flight
 run "head search stopping at the first flag" "assertion violated" -DFIXED -DSCAN_HINT -DPREFILL=3 -DWO=1 -DWI=3
+# find_head() today takes the first HEAD from its hint only while no push is in flight or
+# begins (fc->pushing): without that count it swaps mid-push once the writer laps the ring
+run "head search without the push count" "assertion violated" \
+	-DFIXED -DNO_PUSH_CHECK -DPREFILL=3 -DWO=5 -DNIRQ=0
+# the count of pushes begun is belt and braces: "none in flight" at both ends suffices here
+run "head search with the in-flight count only" ok -DFIXED -DNO_PUSH_SEQ -DPREFILL=3 -DWO=5 -DNIRQ=0
 # a known limit: a swap's loss count is late after a lap of pushes (the sum is exact)
 run "exact loss count per swap" "assertion violated" -DFIXED -DEXACT_GAP -DPREFILL=3 -DWO=5 -DNIRQ=0
 # every refusal is reported by the end; reporting only at swaps misses one refused after the

@@ -229,7 +229,13 @@ struct evr_flight_ctrl {
 	uint64_t err_msgsize; /* W: -EMSGSIZE returns */
 	uint64_t err_nest; /* W: -EDEADLK returns */
 	uint64_t err_corrupt; /* W: writes refused because a link or index was out of range */
-	uint8_t pad1[64 - 56];
+	/*
+	 * W: pushes of the head page: bits 0-7 the writer levels inside one now, bits 8-63 how
+	 * many have begun. Raised before a push touches a link, lowered (release) after its last;
+	 * the reader trusts the first HEAD it meets only if no push was in flight or began while
+	 * it looked (docs/ordering.md F6).
+	 */
+	uint64_t pushing;
 
 	/* written by the reader */
 	uint32_t reader_page; /* R: the page the reader owns (outside the ring) */
