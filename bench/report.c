@@ -224,5 +224,11 @@ int main(void)
 	for (int j = 0; j < nr_payloads; j++)
 		ratio("W2", payloads[j], "evring-flight-pc", "evring",
 		      "produce/consume stream rate against the core ring's");
+	/* W2 again with a reader that pauses when it finds nothing (BENCH_W2_PACED) */
+	for (int j = 0; j < nr_payloads; j++)
+		ratio("W2-paced", payloads[j], "evring", "ideal", "target >= 0.8");
+	for (int j = 0; j < nr_payloads; j++)
+		ratio("W2-paced", payloads[j], "evring-flight-pc", "evring",
+		      "produce/consume stream rate against the core ring's");
 	return 0;
 }

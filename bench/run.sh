@@ -28,6 +28,9 @@
 #       evring-flight-ow-overwritten the percentage of records overwritten unread). A flight
 #       record missing without a LOST record, or read twice, is reported on stderr (WRONG) and
 #       in the figure's unannounced= and reread= fields.
+#   W2-paced  W2 again, the reader of every impl pausing about 1 us (BENCH_W2_PACED) each time
+#       it finds nothing new, as a reader that waits when caught up does, instead of polling
+#       again at once right behind the writer (W2). RATIO lines as for W2.
 #
 # Knobs (environment; defaults in brackets, BENCH_QUICK=1 values after the slash):
 #   BENCH_QUICK=1       everything small, for CI smoke runs (seconds)
@@ -45,6 +48,13 @@
 #   BENCH_W2_ATTEMPTS   W2 runs per figure if preempted (see below) [3 / 1]
 #   BENCH_W2_RING       W2 ring size in bytes                        [1 MiB / 1 MiB]
 #   BENCH_W2_BYTES      W2 bytes of records per impl and round      [64 MiB / 4 MiB]
+#   BENCH_W2_IDLE       W2 pause instructions of a reader that found nothing new, before
+#                       it polls again (every in-process impl alike) [0]. 0 polls right
+#                       behind the writer, the worst case for cache-line traffic
+#   BENCH_W2_PACED      W2-paced: W2 run again with BENCH_W2_IDLE set to this, a reader
+#                       that pauses when caught up (2000 pauses: about 1 us here); 0 skips
+#                       it                                           [2000]
+#   BENCH_W2_PACED_ROUNDS  W2-paced rounds                           [9 / 3]
 #   BENCH_CPU_WRITER    CPU of the writer (W1, W2)                   [0]
 #   BENCH_CPU_READER    CPU of the reader (W2)                       [1]
 #   BENCH_NO_C11=1      skip the -DEVR_LOCAL_C11 build and its figure
@@ -69,8 +79,10 @@ MAKE=${MAKE:-make}
 
 if [ -n "${BENCH_QUICK:-}" ] && [ "${BENCH_QUICK}" != 0 ]; then
 	passes=${BENCH_PASSES:-1}
+	paced_rounds=${BENCH_W2_PACED_ROUNDS:-3}
 else
 	passes=${BENCH_PASSES:-3}
+	paced_rounds=${BENCH_W2_PACED_ROUNDS:-9}
 fi
 only=${BENCH_ONLY:-}
 
@@ -109,6 +121,11 @@ if [ "$w1" = 1 ]; then
 fi
 if [ "$w2" = 1 ]; then
 	"$O/bench/w2-stream" >>"$samples"
+	# W2-paced: the same stream, the reader pausing when it finds nothing
+	if [ "${BENCH_W2_PACED:-2000}" != 0 ]; then
+		BENCH_W2_IDLE=${BENCH_W2_PACED:-2000} BENCH_W2_ROUNDS=$paced_rounds \
+			"$O/bench/w2-stream" >>"$samples"
+	fi
 fi
 
 if [ -n "${BENCH_RAW:-}" ]; then

@@ -51,6 +51,7 @@ struct stream {
 	size_t len;
 	uint64_t n; /* records to move */
 	int wcpu, rcpu;
+	long idle; /* BENCH_W2_IDLE: pause loops of a reader that found nothing */
 	struct evr_ring *ev;
 	struct evr_reader *rd;
 	struct ideal_ring *ir;
@@ -226,6 +227,17 @@ static void *reader_fail(struct stream *s, uint64_t seq, const char *what, long 
 	return NULL;
 }
 
+/*
+ * A reader that found nothing new: BENCH_W2_IDLE pause instructions first (default none: poll
+ * again at once), then the usual backoff. The same for every impl of a run.
+ */
+static void reader_idle(const struct stream *s, unsigned int *spins)
+{
+	for (long i = 0; i < s->idle; i++)
+		cpu_relax();
+	bench_backoff(spins);
+}
+
 static void *read_evring(struct stream *s)
 {
 	struct evr_record rec;
@@ -241,7 +253,7 @@ static void *read_evring(struct stream *s)
 		if (!avail) {
 			if (stopped(s))
 				return NULL;
-			bench_backoff(&spins);
+			reader_idle(s, &spins);
 			continue;
 		}
 		while ((k = evr_reader_next(s->rd, &rec)) == 1) {
@@ -293,7 +305,7 @@ static void *read_flight(struct stream *s)
 			}
 			if (stopped(s))
 				return NULL;
-			bench_backoff(&spins);
+			reader_idle(s, &spins);
 			continue;
 		}
 		if (!rec.is_app && rec.type == EVR_TYPE_LOST && rec.len >= sizeof(lost)) {
@@ -362,7 +374,7 @@ static void *read_ideal(struct stream *s)
 		if (!ideal_read_begin(&s->ird)) {
 			if (stopped(s))
 				return NULL;
-			bench_backoff(&spins);
+			reader_idle(s, &spins);
 			continue;
 		}
 		while ((h = ideal_read_next(&s->ird))) {
@@ -496,7 +508,8 @@ static uint64_t enospc[NR_IMPLS][BENCH_MAX_PAYLOADS];
 static void measure(struct stream *s, int round, uint64_t ring, uint64_t bytes, long attempts)
 {
 	static int warned;
-	char extra[160];
+	char extra[224];
+	const char *wl;
 	int pinned;
 	double v;
 
@@ -506,34 +519,37 @@ static void measure(struct stream *s, int round, uint64_t ring, uint64_t bytes, 
 			s->wcpu, s->rcpu);
 	if (round < 0)
 		return;
+	wl = s->idle ? "W2-paced" : "W2";
 	if (s->impl == IMPL_FLIGHT_OW) {
 		/* the reader's rate, the writer's, and the share the reader never saw */
 		snprintf(extra, sizeof(extra),
 			 "ring=%llu page=%u bytes=%llu records=%llu onfull=overwrite reread=%llu "
-			 "unannounced=%llu late=%llu pinned=%d",
+			 "unannounced=%llu late=%llu idle=%ld pinned=%d",
 			 (unsigned long long)ring, FLIGHT_PAGE, (unsigned long long)bytes,
 			 (unsigned long long)s->n, (unsigned long long)s->stale,
-			 (unsigned long long)s->unannounced, (unsigned long long)s->late, pinned);
-		bench_sample("W2", "evring-flight-ow", s->len, round, v, "Mrec/s-read", extra);
-		bench_sample("W2", "evring-flight-ow-write", s->len, round,
+			 (unsigned long long)s->unannounced, (unsigned long long)s->late, s->idle,
+			 pinned);
+		bench_sample(wl, "evring-flight-ow", s->len, round, v, "Mrec/s-read", extra);
+		bench_sample(wl, "evring-flight-ow-write", s->len, round,
 			     (double)s->n * 1e3 / (double)(s->tw1 - s->t0), "Mrec/s", extra);
-		bench_sample("W2", "evring-flight-ow-overwritten", s->len, round,
+		bench_sample(wl, "evring-flight-ow-overwritten", s->len, round,
 			     100.0 * (double)s->ow_ring / (double)s->n, "%", extra);
 		return;
 	}
 	if (s->impl == IMPL_FLIGHT_PC)
 		snprintf(extra, sizeof(extra),
 			 "ring=%llu page=%u bytes=%llu records=%llu onfull=wait-retry reread=%llu "
-			 "unannounced=%llu pinned=%d",
+			 "unannounced=%llu idle=%ld pinned=%d",
 			 (unsigned long long)ring, FLIGHT_PAGE, (unsigned long long)bytes,
 			 (unsigned long long)s->n, (unsigned long long)s->stale,
-			 (unsigned long long)s->unannounced, pinned);
+			 (unsigned long long)s->unannounced, s->idle, pinned);
 	else
 		snprintf(extra, sizeof(extra),
-			 "ring=%llu bytes=%llu records=%llu onfull=wait-retry missing=0 pinned=%d",
+			 "ring=%llu bytes=%llu records=%llu onfull=wait-retry missing=0 idle=%ld "
+			 "pinned=%d",
 			 (unsigned long long)ring, (unsigned long long)bytes,
-			 (unsigned long long)s->n, pinned);
-	bench_sample("W2", impl_names[s->impl], s->len, round, v, "Mrec/s", extra);
+			 (unsigned long long)s->n, s->idle, pinned);
+	bench_sample(wl, impl_names[s->impl], s->len, round, v, "Mrec/s", extra);
 	enospc[s->impl][s->payload_idx] += s->enospc;
 }
 
@@ -558,6 +574,7 @@ int main(void)
 	memset(s, 0, sizeof(*s));
 	s->wcpu = (int)bench_knob("BENCH_CPU_WRITER", 0, 0);
 	s->rcpu = (int)bench_knob("BENCH_CPU_READER", 1, 1);
+	s->idle = bench_knob("BENCH_W2_IDLE", 0, 0);
 	for (int i = 0; i < nr_payloads; i++)
 		max_len = payloads[i] > max_len ? payloads[i] : max_len;
 	if (bench_rec_size(max_len) * 4 > ring)
