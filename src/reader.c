@@ -67,9 +67,11 @@ int evr_reader_create_raw(struct evr_ctrl *ctrl, void *data, uint64_t data_size,
 	if (!ctrl || !data || !out || !evr__is_pow2(data_size) || data_size < EVR_DATA_MIN ||
 	    data_size > EVR_DATA_MAX || check_opts(opts))
 		return -EINVAL;
-	rd = calloc(1, sizeof(*rd));
+	/* lines of its own: the reader's stores (tail, per record) must not share a writer's */
+	rd = aligned_alloc(64, (sizeof(*rd) + 63) & ~(size_t)63);
 	if (!rd)
 		return -ENOMEM;
+	memset(rd, 0, sizeof(*rd));
 	err = reader_init(rd, ctrl, data, data_size, mirror, backward, opts);
 	if (err) {
 		evr_reader_destroy(rd);
