@@ -19,6 +19,7 @@
 
 #include "evring.h"
 #include "oracle.h"
+#include "stress.h"
 #include "test.h"
 
 #if defined(__SANITIZE_THREAD__)
@@ -77,28 +78,18 @@ static struct run {
 	struct evr_ring *ring;
 	struct evr_ctrl *ctrl;
 	uint64_t seed;
-	pthread_t writer;
-	timer_t timer; /* the writer's; main deletes it, should handlers ever starve the writer */
-	int have_timer;
-
-	int writer_ready; /* atomics */
-	int stop_sender;
-	int stop_writer;
-	int writer_done;
+	int writer_done; /* atomic */
 
 	struct t_wstream w[LEVELS];
 	uint64_t rng[LEVELS];
-	uint64_t sent; /* sender thread */
 	uint64_t got_usr1, got_usr2; /* each touched by one handler kind */
 	uint64_t raised; /* by level-1 handlers only */
 	uint32_t max_depth, max_ring_nest;
 	uint32_t steps; /* cfg->steps, or EVR_STRESS_STEPS */
 	uint64_t steps_taken;
-	int werr; /* first disallowed return in the writer context, and where */
-	uint32_t werr_stream;
 
 	struct t_oracle o; /* reader thread; main after join */
-	double t_start, t_end;
+	struct t_stress st; /* the threads, their stop flags, the first writer error */
 } R;
 
 static __thread int tls_writer;
@@ -135,9 +126,9 @@ static inline uint64_t head_now(void)
 
 static void note_werr(uint32_t stream, int err)
 {
-	if (!__atomic_load_n(&R.werr, __ATOMIC_RELAXED)) {
-		R.werr_stream = stream;
-		__atomic_store_n(&R.werr, err, __ATOMIC_RELAXED);
+	if (!__atomic_load_n(&R.st.werr, __ATOMIC_RELAXED)) {
+		R.st.werr_stream = stream;
+		__atomic_store_n(&R.st.werr, err, __ATOMIC_RELAXED);
 	}
 }
 
@@ -374,15 +365,15 @@ static void *writer_main(void *arg)
 		struct itimerspec it = { { 0, R.cfg->timer_ns }, { 0, R.cfg->timer_ns } };
 
 		sev._sigev_un._tid = gettid();
-		if (timer_create(CLOCK_MONOTONIC, &sev, &R.timer))
+		if (timer_create(CLOCK_MONOTONIC, &sev, &R.st.timer))
 			note_werr(0, -errno);
-		else if (timer_settime(R.timer, 0, &it, NULL))
+		else if (timer_settime(R.st.timer, 0, &it, NULL))
 			note_werr(0, -errno);
-		R.have_timer = !R.werr;
+		R.st.have_timer = !R.st.werr;
 	}
-	__atomic_store_n(&R.writer_ready, 1, __ATOMIC_RELEASE);
-	while (!__atomic_load_n(&R.stop_writer, __ATOMIC_RELAXED) &&
-	       !__atomic_load_n(&R.werr, __ATOMIC_RELAXED)) {
+	__atomic_store_n(&R.st.writer_ready, 1, __ATOMIC_RELEASE);
+	while (!__atomic_load_n(&R.st.stop_writer, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&R.st.werr, __ATOMIC_RELAXED)) {
 		uint64_t r = t_rand(&R.rng[0]);
 
 		if (r % 64 == 0)
@@ -457,30 +448,6 @@ static void *reader_main(void *arg)
 	return NULL;
 }
 
-static void pause_ns(uint64_t ns)
-{
-	double end = t_now() + (double)ns * 1e-9;
-
-	while (t_now() < end)
-		t_cpu_relax();
-}
-
-static void *sender_main(void *arg)
-{
-	uint64_t i = 0;
-
-	t_pin(1); /* with the reader: each signal crosses CPUs, as an interprocessor interrupt */
-	while (!__atomic_load_n(&R.stop_sender, __ATOMIC_RELAXED)) {
-		int sig = R.cfg->usr2_every && ++i % R.cfg->usr2_every == 0 ? SIGUSR2 : SIGUSR1;
-
-		if (pthread_kill(R.writer, sig))
-			break;
-		R.sent++;
-		pause_ns(R.cfg->gap_ns);
-	}
-	return NULL;
-}
-
 static const char *steps_env;
 static uint32_t max_depth; /* over all configurations */
 
@@ -491,7 +458,6 @@ static void run(const struct config *cfg, uint64_t seed, double seconds)
 	struct evr_ring_stats rs = { .sz = sizeof(rs) };
 	struct evr_reader_stats st = { .sz = sizeof(st) };
 	struct evr_reader *rd;
-	pthread_t reader, sender;
 	uint64_t written = 0, wlost = 0, discarded = 0;
 	double el;
 	int err;
@@ -513,32 +479,15 @@ static void run(const struct config *cfg, uint64_t seed, double seconds)
 	if (t_oracle_init(&R.o, seed, ro.ring_id, LEVELS, &cfg->mix))
 		die("out of memory");
 
-	R.t_start = t_now();
-	if (pthread_create(&R.writer, NULL, writer_main, NULL) ||
-	    pthread_create(&reader, NULL, reader_main, rd))
+	R.st.usr2_every = cfg->usr2_every;
+	R.st.gap_ns = cfg->gap_ns;
+	if (t_stress_run(&R.st, writer_main, reader_main, rd, seconds))
 		die("pthread_create");
-	while (!__atomic_load_n(&R.writer_ready, __ATOMIC_ACQUIRE))
-		sched_yield();
-	if (pthread_create(&sender, NULL, sender_main, NULL))
-		die("pthread_create");
-	while (t_now() - R.t_start < seconds && !__atomic_load_n(&R.werr, __ATOMIC_RELAXED)) {
-		struct timespec ts = { 0, 20 * 1000 * 1000 };
+	el = R.st.t_end - R.st.t_start;
 
-		nanosleep(&ts, NULL);
-	}
-	__atomic_store_n(&R.stop_sender, 1, __ATOMIC_RELAXED);
-	pthread_join(sender, NULL);
-	if (R.have_timer)
-		timer_delete(R.timer);
-	__atomic_store_n(&R.stop_writer, 1, __ATOMIC_RELAXED);
-	pthread_join(R.writer, NULL);
-	pthread_join(reader, NULL);
-	R.t_end = t_now();
-	el = R.t_end - R.t_start;
-
-	if (R.werr)
-		die("writer context, stream %u: unexpected %s (%d)", R.werr_stream,
-		    evr_strerror(R.werr), R.werr);
+	if (R.st.werr)
+		die("writer context, stream %u: unexpected %s (%d)", R.st.werr_stream,
+		    evr_strerror(R.st.werr), R.st.werr);
 	if (t_oracle_conserve(&R.o, R.w))
 		die("%s", R.o.what);
 	evr_ring_get_stats(R.ring, &rs);
@@ -573,7 +522,7 @@ static void run(const struct config *cfg, uint64_t seed, double seconds)
 	       " (%.1f kHz: USR1 %" PRIu64 ", USR2 %" PRIu64 "; %" PRIu64 " raised in a handler)"
 	       ", max nest %u handler levels / ring nest %u, steps %" PRIu64
 	       ", head samples %" PRIu64 "\n",
-	       cfg->name, R.sent, R.sent / el / 1e3, R.got_usr1 + R.got_usr2,
+	       cfg->name, R.st.sent, R.st.sent / el / 1e3, R.got_usr1 + R.got_usr2,
 	       (R.got_usr1 + R.got_usr2) / el / 1e3, R.got_usr1, R.got_usr2, R.raised, R.max_depth,
 	       R.max_ring_nest, R.steps_taken, R.o.head_samples);
 	t_oracle_fini(&R.o);
