@@ -14,7 +14,7 @@
 
 struct t_stress {
 	/* set by the test before t_stress_run() */
-	uint32_t usr2_every; /* the sender sends SIGUSR2 instead of SIGUSR1 one time in N (0: never) */
+	uint32_t usr2_every; /* the sender sends SIGUSR2 instead of SIGUSR1 once in N (0: never) */
 	uint32_t gap_ns; /* the sender's pause between two signals */
 
 	pthread_t writer;
