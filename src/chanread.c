@@ -301,8 +301,10 @@ int evr_chan_reader_next(struct evr_chan_reader *crd, struct evr_record *rec, bo
 
 	if (!crd || !rec)
 		return -EINVAL;
-	free(crd->out);
-	crd->out = NULL;
+	if (crd->out) { /* the ordered read's copy of the last record, now given up */
+		free(crd->out);
+		crd->out = NULL;
+	}
 	if (crd->flags & EVR_CHAN_READ_UNORDERED)
 		return next_unordered(crd, rec);
 	if (!crd->n || (!drain && crd->heap[0].time + crd->window_ns > evr_clock_now()))

@@ -43,18 +43,6 @@ static int has_invariant_tsc(void)
 #endif
 }
 
-/* ns = zero + (cyc >> shift) * mult + ((cyc & mask) * mult >> shift), as perf's mmap page */
-uint64_t evr__cycles_to_ns(const struct evr_clock_params *p, uint64_t cyc)
-{
-	uint64_t quot, rem;
-
-	if (!p->mult)
-		return cyc; /* the clock already counts nanoseconds */
-	quot = cyc >> p->shift;
-	rem = cyc & ((1ull << p->shift) - 1);
-	return p->zero + quot * p->mult + ((rem * p->mult) >> p->shift);
-}
-
 /*
  * Measure TSC ticks against CLOCK_MONOTONIC over ~20 ms, bracketing each clock_gettime() by two
  * TSC reads and keeping the tightest bracket at both ends.

@@ -72,7 +72,21 @@ struct evr_clock_params {
 	uint8_t ordered; /* read the TSC with rdtscp (EVR_CLOCK=tsc-ordered) */
 };
 EVR_HIDDEN const struct evr_clock_params *evr__clock(void);
-EVR_HIDDEN uint64_t evr__cycles_to_ns(const struct evr_clock_params *p, uint64_t cyc);
+/*
+ * A stamp in the clock's units to CLOCK_MONOTONIC ns, as perf's mmap page says: zero +
+ * (cyc >> shift) * mult + ((cyc & mask) * mult >> shift). Inline: the reader converts every
+ * stamped record.
+ */
+static inline uint64_t evr__cycles_to_ns(const struct evr_clock_params *p, uint64_t cyc)
+{
+	uint64_t quot, rem;
+
+	if (!p->mult)
+		return cyc; /* the clock already counts nanoseconds */
+	quot = cyc >> p->shift;
+	rem = cyc & ((1ull << p->shift) - 1);
+	return p->zero + quot * p->mult + ((rem * p->mult) >> p->shift);
+}
 EVR_HIDDEN void evr__clock_publish(struct evr_ctrl *c);
 
 static inline uint64_t evr__clock_read(const struct evr_clock_params *p)
