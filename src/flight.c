@@ -229,6 +229,12 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 		f->overrun = READ_ONCE(fc->overrun);
 		f->lost = READ_ONCE(fc->lost);
 		f->written = READ_ONCE(fc->written);
+		/*
+		 * A writer that died inside a push left its levels in the push count, and the
+		 * reader would wait on them for ever: they are gone (one writer at a time). The
+		 * begun count moves on, so a search under way looks again (F6).
+		 */
+		store_release(&fc->pushing, (READ_ONCE(fc->pushing) & ~PUSH_LEVELS) + PUSH_BEGUN);
 		WRITE_ONCE(c->writer_pid, getpid());
 	}
 	*out = f;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "evring.h"
+#include "evring/abi.h"
 #include "test.h"
 
 struct got {
@@ -284,6 +285,58 @@ static void test_reopen(void)
 	evr_session_destroy(s);
 }
 
+/*
+ * A writer that died inside a push leaves its level in the push count (fc->pushing, F6). The
+ * reader swaps only while no push is in flight, so until a writer that takes the ring over
+ * clears the dead one's levels, it takes no page; after that, it reads the new writer's records.
+ */
+static void test_dead_pusher(void)
+{
+	struct evr_session *s = make(EVR_RING_FLIGHT | EVR_RING_OVERWRITE, 512, 4096);
+	struct evr_session *w2 = NULL, *r = NULL;
+	struct evr_flight *fw, *fw2, *fr;
+	struct evr_flight_ctrl *fc;
+	struct evr_session_hdr *h;
+	struct got g = { 0 };
+	int fd = evr_session_get_fd(s);
+	uint64_t seq = 0;
+	size_t len;
+	void *m;
+
+	assert_eq(evr_session_get_flight(s, 0, &fw), 0);
+	for (; seq < 200; seq++)
+		assert_eq(put(fw, seq, 40), 0); /* several laps of 8 pages: pushes */
+	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED, "map the session header");
+	len = ((struct evr_session_hdr *)m)->size;
+	munmap(m, 4096);
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED, "map the session");
+	h = m;
+	fc = (void *)((uint8_t *)m + h->entries[0].offset + EVR_FLIGHT_CTRL_OFFSET);
+	expect_eq(fc->pushing & 0xff, 0);
+	expect_true(fc->pushing >> 8 > 0, "the writer counted its pushes");
+	fc->pushing += 1; /* as the writer leaves it if it dies inside a push */
+
+	assert_eq(evr_session_open_fd(fd, EVR_SESSION_READER, &r), 0);
+	assert_eq(evr_session_get_flight(r, 0, &fr), 0);
+	drain(fr, &g);
+	expect_eq(g.n, 0); /* a push in flight: no swap */
+
+	assert_eq(evr_session_open_fd(fd, EVR_SESSION_WRITER, &w2), 0);
+	assert_eq(evr_session_get_flight(w2, 0, &fw2), 0);
+	expect_eq(fc->pushing & 0xff, 0);
+	for (; seq < 400; seq++)
+		assert_eq(put(fw2, seq, 40), 0);
+	drain(fr, &g);
+	expect_true(g.n > 0, "the reader takes pages again once a new writer took over");
+	expect_eq(g.bad, 0);
+	munmap(m, len);
+	evr_session_close(w2);
+	evr_session_close(r);
+	evr_session_destroy(s);
+}
+
 static void test_bad_opts(void)
 {
 	struct evr_session *s = NULL;
@@ -319,6 +372,7 @@ int main(void)
 	test_limits();
 	test_stamp_and_recover();
 	test_reopen();
+	test_dead_pusher();
 	test_bad_opts();
 	return t_done();
 }
