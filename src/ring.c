@@ -413,12 +413,22 @@ static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uin
 				return -ENOSPC;
 			}
 		} else {
+			/*
+			 * Leave the bytes an outermost fast path we interrupted has checked and
+			 * not yet taken (fast_write(); models/reserve.pml). Zero otherwise.
+			 */
+#ifndef EVR_BROKEN_FAST_NEED
+			uint64_t room = need + READ_ONCE(r->fast_need);
+#else
+			uint64_t room = need; /* must-fail control: take the fast path's room */
+#endif
+
 			tail = r->tail_cache;
-			if (unlikely(!has_room(head, tail, need, r->data_size))) {
+			if (unlikely(!has_room(head, tail, room, r->data_size))) {
 				/* A: pairs with D in evr_reader_end() */
 				tail = load_acquire(&c->data_tail);
 				r->tail_cache = tail;
-				if (!has_room(head, tail, need, r->data_size)) {
+				if (!has_room(head, tail, room, r->data_size)) {
 					if (count)
 						lose(r, EVR_LOST_FULL, head);
 					else if (local_read(&r->lost))
@@ -557,8 +567,9 @@ static __attribute__((noinline, cold)) int write_general(struct evr_ring *r, uin
  * The common case, reserve() + finish() specialised: a mirrored forward ring, the outermost
  * writer (nest was 0), not paused or disabled, no loss to report, room per the cached tail.
  * Anything else backs out (nest restored) and returns 1 for the general path. A handler that
- * runs anywhere in here sees nest == 1 and only reserves after us; the cmpxchg notices it, and
- * publish_outer() publishes its record with ours. @ts: the body starts with @stamp.
+ * runs anywhere in here sees nest == 1 and reserves before or after us (before: only until our
+ * xadd, and leaving our room free), never publishes; publish_outer() publishes its record with
+ * ours. @ts: the body starts with @stamp.
  */
 static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, uint32_t type,
 							     const void *data, size_t len,
@@ -581,17 +592,29 @@ static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, 
 	 */
 	if (unlikely(nest | load_acquire((const uint64_t *)&c->paused)))
 		goto general;
+	/*
+	 * Reserve with one xadd, not a cmpxchg. A handler may come in between the room check
+	 * and the xadd and take bytes first; then ours start where its end, and the room we
+	 * checked must still be there: a handler's reserve() leaves fast_need bytes free beyond
+	 * its own (models/reserve.pml checks this; without it the xadd can run past the
+	 * reader's tail). Announced before head is read, withdrawn after the xadd.
+	 */
+	WRITE_ONCE(r->fast_need, size);
+	barrier();
 	head = local_read(&r->head);
-	new = head + size;
 	/*
 	 * Only the cached tail here: re-reading data_tail (A) is reserve()'s job, about once per
 	 * ring of bytes; and a poisoned cache (lose()) must reach reserve() to emit the LOST.
 	 */
-	if (unlikely(!has_room(head, r->tail_cache, size, r->data_size)))
+	if (unlikely(!has_room(head, r->tail_cache, size, r->data_size))) {
+		WRITE_ONCE(r->fast_need, 0);
 		goto general;
-	/* signal-atomic, no memory order: see reserve(), a handler's reservation makes it fail */
-	if (unlikely(local_cmpxchg(&r->head, head, new) != head))
-		goto general;
+	}
+	/* signal-atomic, one instruction: a handler that comes in after it reserves after us */
+	head = local_fetch_add(&r->head, size);
+	barrier();
+	WRITE_ONCE(r->fast_need, 0);
+	new = head + size;
 	h = r->data + (head & r->mask);
 	hw = (uint64_t)type |
 	     (uint64_t)((size - sizeof(struct evr_record_header) - body) |
