@@ -169,6 +169,38 @@ void evr__flight_free(struct evr_flight *f)
  * directory's promise. The writer's private state starts from what the page says (a new
  * writer after a crash resumes from the published tail and commit page).
  */
+/*
+ * A writer that binds to a ring another writer left: finish a push the dead one left half
+ * done. Its HEAD->UPDATE on link[t] happened, maybe its NORMAL->HEAD on link[n] too; nobody
+ * will do the rest, and the reader takes no page while an UPDATE is on its way to the head.
+ * Do it here, as a handler finishing an interrupted push would: HEAD on the next link if it
+ * is still NORMAL, then UPDATE->NORMAL. The dead writer's level is still in the push count
+ * (the caller clears it after this), so no reader swaps meanwhile (F6); the cmpxchgs only
+ * act on the values read. Links are range-checked; the reader's own page is not in the ring.
+ */
+static void finish_dead_push(struct evr_flight *f)
+{
+	uint32_t rp = READ_ONCE(f->fc->reader_page);
+
+	for (uint32_t i = 0; i < f->nr; i++) {
+		uint32_t lk = __atomic_load_n(&f->desc[i].link, __ATOMIC_ACQUIRE), n, ln;
+
+		if (i == rp || (lk & EVR_FL_MASK) != EVR_FL_UPDATE)
+			continue;
+		n = EVR_FL_TARGET(lk);
+		if (n >= f->nr || n == rp)
+			continue;
+		ln = __atomic_load_n(&f->desc[n].link, __ATOMIC_ACQUIRE);
+		/* acq_rel: as the push's own cmpxchgs (F3) */
+		if ((ln & EVR_FL_MASK) == EVR_FL_NORMAL)
+			__atomic_compare_exchange_n(&f->desc[n].link, &ln,
+						    (ln & ~EVR_FL_MASK) | EVR_FL_HEAD, 0,
+						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(&f->desc[i].link, &lk, (lk & ~EVR_FL_MASK) | EVR_FL_NORMAL,
+					    0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+	}
+}
+
 int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t data_size,
 		     uint32_t entry_flags, int can_write, int can_read, struct evr_flight **out)
 {
@@ -229,6 +261,7 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 		f->overrun = READ_ONCE(fc->overrun);
 		f->lost = READ_ONCE(fc->lost);
 		f->written = READ_ONCE(fc->written);
+		finish_dead_push(f);
 		/*
 		 * A writer that died inside a push left its levels in the push count, and the
 		 * reader would wait on them for ever: they are gone (one writer at a time). The

@@ -285,20 +285,51 @@ static void test_reopen(void)
 	evr_session_destroy(s);
 }
 
+/* Map the whole session behind @fd read-write (*@m, *@len) and return its ring 0's flight
+ * control block, as a peer process would see it. */
+static struct evr_flight_ctrl *map_ring0(int fd, void **m, size_t *len)
+{
+	struct evr_session_hdr *h;
+
+	*m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	assert_true(*m != MAP_FAILED, "map the session header");
+	*len = ((struct evr_session_hdr *)*m)->size;
+	munmap(*m, 4096);
+	*m = mmap(NULL, *len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(*m != MAP_FAILED, "map the session");
+	h = *m;
+	return (void *)((uint8_t *)*m + h->entries[0].offset + EVR_FLIGHT_CTRL_OFFSET);
+}
+
+/* Count the links of the ring's pages (the reader's own page left out) that carry @flag. */
+static int count_flag(const struct evr_flight_ctrl *fc, int flag)
+{
+	const struct evr_flight_desc *d = (const void *)((const uint8_t *)fc -
+							 EVR_FLIGHT_CTRL_OFFSET + fc->desc_offset);
+	int n = 0;
+
+	for (uint32_t i = 0; i < fc->nr_pages; i++)
+		n += i != fc->reader_page && (int)(d[i].link & EVR_FL_MASK) == flag;
+	return n;
+}
+
 /*
- * A writer that died inside a push leaves its level in the push count (fc->pushing, F6). The
- * reader swaps only while no push is in flight, so until a writer that takes the ring over
- * clears the dead one's levels, it takes no page; after that, it reads the new writer's records.
+ * A writer that dies inside a push leaves its level in the push count (fc->pushing, F6) and,
+ * if it died between its HEAD->UPDATE and its UPDATE->NORMAL (@update), the UPDATE on a link:
+ * nobody finishes that push. The reader swaps only while no push is in flight, so it takes no
+ * page until a writer that binds to the ring finishes the push and clears the dead level
+ * (finish_dead_push(), evr__flight_bind()); then there is one HEAD, no UPDATE, and the reader
+ * reads what the new writer writes.
  */
-static void test_dead_pusher(void)
+static void test_dead_pusher(int update)
 {
 	struct evr_session *s = make(EVR_RING_FLIGHT | EVR_RING_OVERWRITE, 512, 4096);
 	struct evr_session *w2 = NULL, *r = NULL;
 	struct evr_flight *fw, *fw2, *fr;
+	struct evr_flight_desc *d;
 	struct evr_flight_ctrl *fc;
-	struct evr_session_hdr *h;
 	struct got g = { 0 };
-	int fd = evr_session_get_fd(s);
+	int fd = evr_session_get_fd(s), marked = 0;
 	uint64_t seq = 0;
 	size_t len;
 	void *m;
@@ -306,17 +337,20 @@ static void test_dead_pusher(void)
 	assert_eq(evr_session_get_flight(s, 0, &fw), 0);
 	for (; seq < 200; seq++)
 		assert_eq(put(fw, seq, 40), 0); /* several laps of 8 pages: pushes */
-	m = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
-	assert_true(m != MAP_FAILED, "map the session header");
-	len = ((struct evr_session_hdr *)m)->size;
-	munmap(m, 4096);
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	assert_true(m != MAP_FAILED, "map the session");
-	h = m;
-	fc = (void *)((uint8_t *)m + h->entries[0].offset + EVR_FLIGHT_CTRL_OFFSET);
+	fc = map_ring0(fd, &m, &len);
+	d = (void *)((uint8_t *)fc - EVR_FLIGHT_CTRL_OFFSET + fc->desc_offset);
 	expect_eq(fc->pushing & 0xff, 0);
 	expect_true(fc->pushing >> 8 > 0, "the writer counted its pushes");
-	fc->pushing += 1; /* as the writer leaves it if it dies inside a push */
+	expect_eq(count_flag(fc, EVR_FL_HEAD), 1);
+	/* the writer dies inside a push: its level counted, maybe after its HEAD->UPDATE */
+	fc->pushing += 1;
+	for (uint32_t i = 0; update && i < fc->nr_pages && !marked; i++) {
+		if (i != fc->reader_page && (d[i].link & EVR_FL_MASK) == EVR_FL_HEAD) {
+			d[i].link = (d[i].link & ~EVR_FL_MASK) | EVR_FL_UPDATE;
+			marked = 1;
+		}
+	}
+	expect_true(marked == update, "found the HEAD link");
 
 	assert_eq(evr_session_open_fd(fd, EVR_SESSION_READER, &r), 0);
 	assert_eq(evr_session_get_flight(r, 0, &fr), 0);
@@ -326,8 +360,11 @@ static void test_dead_pusher(void)
 	assert_eq(evr_session_open_fd(fd, EVR_SESSION_WRITER, &w2), 0);
 	assert_eq(evr_session_get_flight(w2, 0, &fw2), 0);
 	expect_eq(fc->pushing & 0xff, 0);
+	expect_eq(count_flag(fc, EVR_FL_UPDATE), 0);
+	expect_eq(count_flag(fc, EVR_FL_HEAD), 1);
 	for (; seq < 400; seq++)
 		assert_eq(put(fw2, seq, 40), 0);
+	expect_eq(count_flag(fc, EVR_FL_UPDATE), 0);
 	drain(fr, &g);
 	expect_true(g.n > 0, "the reader takes pages again once a new writer took over");
 	expect_eq(g.bad, 0);
@@ -372,7 +409,8 @@ int main(void)
 	test_limits();
 	test_stamp_and_recover();
 	test_reopen();
-	test_dead_pusher();
+	test_dead_pusher(0);
+	test_dead_pusher(1);
 	test_bad_opts();
 	return t_done();
 }
