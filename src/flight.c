@@ -196,8 +196,9 @@ static void finish_dead_push(struct evr_flight *f)
 			__atomic_compare_exchange_n(&f->desc[n].link, &ln,
 						    (ln & ~EVR_FL_MASK) | EVR_FL_HEAD, 0,
 						    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
-		__atomic_compare_exchange_n(&f->desc[i].link, &lk, (lk & ~EVR_FL_MASK) | EVR_FL_NORMAL,
-					    0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
+		__atomic_compare_exchange_n(&f->desc[i].link, &lk,
+					    (lk & ~EVR_FL_MASK) | EVR_FL_NORMAL, 0,
+					    __ATOMIC_ACQ_REL, __ATOMIC_RELAXED);
 	}
 }
 

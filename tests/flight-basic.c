@@ -304,8 +304,8 @@ static struct evr_flight_ctrl *map_ring0(int fd, void **m, size_t *len)
 /* Count the links of the ring's pages (the reader's own page left out) that carry @flag. */
 static int count_flag(const struct evr_flight_ctrl *fc, int flag)
 {
-	const struct evr_flight_desc *d = (const void *)((const uint8_t *)fc -
-							 EVR_FLIGHT_CTRL_OFFSET + fc->desc_offset);
+	const struct evr_flight_desc *d =
+		(const void *)((const uint8_t *)fc - EVR_FLIGHT_CTRL_OFFSET + fc->desc_offset);
 	int n = 0;
 
 	for (uint32_t i = 0; i < fc->nr_pages; i++)

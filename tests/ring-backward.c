@@ -218,7 +218,9 @@ static void run(uint64_t size, uint32_t flags, const char *name)
  */
 static void stale_head(void)
 {
-	struct evr_ring_opts o = { .sz = sizeof(o), .data_size = 4096, .flags = EVR_RING_OVERWRITE };
+	struct evr_ring_opts o = { .sz = sizeof(o),
+				   .data_size = 4096,
+				   .flags = EVR_RING_OVERWRITE };
 	struct evr_reader *rd;
 	struct evr_record rec;
 	struct evr_ring *r;

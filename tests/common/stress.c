@@ -33,8 +33,8 @@ static void *sender_main(void *arg)
 	return NULL;
 }
 
-int t_stress_run(struct t_stress *st, void *(*writer)(void *), void *(*reader)(void *),
-		 void *rarg, double seconds)
+int t_stress_run(struct t_stress *st, void *(*writer)(void *), void *(*reader)(void *), void *rarg,
+		 double seconds)
 {
 	pthread_t rd, sender;
 

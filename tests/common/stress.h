@@ -40,7 +40,7 @@ void t_pause_ns(uint64_t ns);
  * the sender, delete the writer's timer, stop the writer and join all three. Returns 0, or -1 if
  * a thread could not be started (the threads that were started are stopped and joined).
  */
-int t_stress_run(struct t_stress *st, void *(*writer)(void *), void *(*reader)(void *),
-		 void *rarg, double seconds);
+int t_stress_run(struct t_stress *st, void *(*writer)(void *), void *(*reader)(void *), void *rarg,
+		 double seconds);
 
 #endif /* EVR_TEST_STRESS_H */
