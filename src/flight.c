@@ -183,6 +183,7 @@ static void finish_dead_push(struct evr_flight *f)
 	uint32_t rp = READ_ONCE(f->fc->reader_page);
 
 	for (uint32_t i = 0; i < f->nr; i++) {
+		/* acquire: pairs with the dead writer's HEAD->UPDATE cmpxchg (F3) */
 		uint32_t lk = __atomic_load_n(&f->desc[i].link, __ATOMIC_ACQUIRE), n, ln;
 
 		if (i == rp || (lk & EVR_FL_MASK) != EVR_FL_UPDATE)
@@ -190,8 +191,9 @@ static void finish_dead_push(struct evr_flight *f)
 		n = EVR_FL_TARGET(lk);
 		if (n >= f->nr || n == rp)
 			continue;
+		/* acquire: pairs with the reader's swap cmpxchg and a NORMAL->HEAD (F3) */
 		ln = __atomic_load_n(&f->desc[n].link, __ATOMIC_ACQUIRE);
-		/* acq_rel: as the push's own cmpxchgs (F3) */
+		/* acq_rel: as the push's own cmpxchgs; pairs with the reader's swap cmpxchg (F3) */
 		if ((ln & EVR_FL_MASK) == EVR_FL_NORMAL)
 			__atomic_compare_exchange_n(&f->desc[n].link, &ln,
 						    (ln & ~EVR_FL_MASK) | EVR_FL_HEAD, 0,
@@ -268,6 +270,7 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 		 * reader would wait on them for ever: they are gone (one writer at a time). The
 		 * begun count moves on, so a search under way looks again (F6).
 		 */
+		/* release: pairs with the acquire loads of pushing in find_head() (F6) */
 		store_release(&fc->pushing, (READ_ONCE(fc->pushing) & ~PUSH_LEVELS) + PUSH_BEGUN);
 		WRITE_ONCE(c->writer_pid, getpid());
 	}
@@ -511,6 +514,10 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 {
 	int r;
 
+	/*
+	 * Ordered before the push's first link change by that cmpxchg's release, which pairs
+	 * with find_head()'s acquire link loads; its second load of pushing then sees this (F6).
+	 */
 	local_add(&f->fc->pushing, PUSH_BEGUN + 1);
 	barrier();
 	r = push_head(f, t, lk);
@@ -1006,6 +1013,7 @@ static int find_head(struct evr_flight *f, uint32_t *head)
 	}
 	/* after the link loads (acquire): a push that changed one of them shows here (F6) */
 #ifndef EVR_BROKEN_FLIGHT_NO_PUSH_COUNT
+	/* acquire: pairs with the release fence before handle_head() lowers pushing (F6) */
 	if (load_acquire(&f->fc->pushing) != pushing)
 		return -EAGAIN;
 #endif
