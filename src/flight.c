@@ -165,11 +165,6 @@ void evr__flight_free(struct evr_flight *f)
 }
 
 /*
- * Bind a handle to a ring mapped at @c (@span bytes), checking the ring's own page against the
- * directory's promise. The writer's private state starts from what the page says (a new
- * writer after a crash resumes from the published tail and commit page).
- */
-/*
  * A writer that binds to a ring another writer left: finish a push the dead one left half
  * done. Its HEAD->UPDATE on link[t] happened, maybe its NORMAL->HEAD on link[n] too; nobody
  * will do the rest, and the reader takes no page while an UPDATE is on its way to the head.
@@ -204,6 +199,11 @@ static void finish_dead_push(struct evr_flight *f)
 	}
 }
 
+/*
+ * Bind a handle to a ring mapped at @c (@span bytes), checking the ring's own page against the
+ * directory's promise. The writer's private state starts from what the page says (a new
+ * writer after a crash resumes from the published tail and commit page).
+ */
 int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t data_size,
 		     uint32_t entry_flags, int can_write, int can_read, struct evr_flight **out)
 {
@@ -221,10 +221,9 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 	if (READ_ONCE(fc->page_size) != ps || READ_ONCE(fc->nr_pages) != nr ||
 	    READ_ONCE(fc->desc_offset) != sys_page || READ_ONCE(fc->pages_offset) != pages_off)
 		return -EBADMSG;
-	f = aligned_alloc(64, sizeof(*f)); /* sizeof is a multiple of the alignment */
+	f = evr__zalloc_lines(sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	memset(f, 0, sizeof(*f));
 	f->wr = calloc((size_t)nr * 5, sizeof(uint64_t));
 	if (!f->wr) {
 		free(f);
@@ -268,9 +267,9 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 		/*
 		 * A writer that died inside a push left its levels in the push count, and the
 		 * reader would wait on them for ever: they are gone (one writer at a time). The
-		 * begun count moves on, so a search under way looks again (F6).
+		 * begun count moves on, so a search under way looks again. Release: pairs with
+		 * the acquire loads of pushing in find_head() (F6).
 		 */
-		/* release: pairs with the acquire loads of pushing in find_head() (F6) */
 		store_release(&fc->pushing, (READ_ONCE(fc->pushing) & ~PUSH_LEVELS) + PUSH_BEGUN);
 		WRITE_ONCE(c->writer_pid, getpid());
 	}

@@ -202,6 +202,8 @@ EVR_HIDDEN int evr__map_ring_views(int fd, uint64_t file_off, size_t page, uint6
 				   uint8_t *at);
 EVR_HIDDEN size_t evr__page_size(void);
 
+EVR_HIDDEN void *evr__zalloc_lines(size_t size);
+
 static inline int evr__is_pow2(uint64_t x)
 {
 	return x && !(x & (x - 1));

@@ -68,10 +68,9 @@ int evr_reader_create_raw(struct evr_ctrl *ctrl, void *data, uint64_t data_size,
 	    data_size > EVR_DATA_MAX || check_opts(opts))
 		return -EINVAL;
 	/* lines of its own: the reader's stores (tail, per record) must not share a writer's */
-	rd = aligned_alloc(64, (sizeof(*rd) + 63) & ~(size_t)63);
+	rd = evr__zalloc_lines(sizeof(*rd));
 	if (!rd)
 		return -ENOMEM;
-	memset(rd, 0, sizeof(*rd));
 	err = reader_init(rd, ctrl, data, data_size, mirror, backward, opts);
 	if (err) {
 		evr_reader_destroy(rd);

@@ -156,10 +156,9 @@ int evr_ring_create(const struct evr_ring_opts *opts, struct evr_ring **out)
 	    (!(opts->flags & EVR_RING_MIRROR) || (opts->flags & EVR_RING_OVERWRITE)))
 		return -EINVAL;
 
-	r = aligned_alloc(64, (sizeof(*r) + 63) & ~(size_t)63);
+	r = evr__zalloc_lines(sizeof(*r));
 	if (!r)
 		return -ENOMEM;
-	memset(r, 0, sizeof(*r));
 	r->fd = -1;
 	if (opts->flags & EVR_RING_MIRROR)
 		err = evr__map_mirror(page, size, &r->fd, &r->map, &r->map_len);

@@ -127,7 +127,7 @@ static struct evr_session *session_alloc(uint32_t nr_rings)
 	s->dir = calloc(nr_rings, sizeof(*s->dir));
 	s->taken = calloc(nr_rings, 1);
 	s->flights = calloc(nr_rings, sizeof(*s->flights));
-	s->rings = aligned_alloc(64, ((nr_rings * sizeof(*s->rings)) + 63) & ~(size_t)63);
+	s->rings = evr__zalloc_lines(nr_rings * sizeof(*s->rings));
 	if (!s->dir || !s->taken || !s->rings || !s->flights) {
 		free(s->dir);
 		free(s->taken);
@@ -136,7 +136,6 @@ static struct evr_session *session_alloc(uint32_t nr_rings)
 		free(s);
 		return NULL;
 	}
-	memset(s->rings, 0, nr_rings * sizeof(*s->rings));
 	for (uint32_t i = 0; i < nr_rings; i++) {
 		s->rings[i].fd = -1;
 		s->rings[i].efd = -1;
