@@ -17,7 +17,9 @@
  *   evr__wake_slow:    tail = data_tail; wake_tail = tail; flush_pending -> force;
  *                      if !force and head - tail < WM: return;
  *                      if force: lock xadd flush_seq; wake_now()
- *   wake_now:          barrier() (W again); if reader_waiting: lock xadd wake_seq; FUTEX_WAKE
+ *   wake_now:          barrier() (W again); if reader_waiting: unless !force and tail ==
+ *                      woke_tail (a watermark wake at this tail was issued already):
+ *                      woke_tail = force ? none : tail; lock xadd wake_seq; FUTEX_WAKE
  *   evr_ring_flush:    (nest == 0) evr__wake_slow(head, 1); inside a write: flush_pending = 1
  *                      and wake_tail = head - data_size (here: "|| fpend" in the check, the
  *                      same thing since data_size >= WM)
@@ -74,6 +76,12 @@
  *                                                                       -> lost wakeup (not a
  *                      memory-ordering flaw: a reader that consumed less sleeps through its
  *                      watermark); fails with or without NO_FLUSH
+ *   SRC_WOKE_ON_FORCE  the first woke_tail rule of src/wait.c: a forced wake (a flush) also
+ *                      recorded its tail, so a later watermark crossing at that same tail was
+ *                      taken for one already woken and skipped, though the flush may have found
+ *                      nothing unread and the reader slept again      -> lost wakeup (found by
+ *                      tests/wake-stress under TSAN: flush just after the reader emptied the
+ *                      ring, then a one-record burst)
  *   HEAD_FIRST         publish data_head before the payload            -> assertion violated
  *                      (the safety check is live)
  * Other knobs: NO_FLUSH (no evr_ring_flush() calls, neither between commits nor nested), N,
@@ -116,6 +124,7 @@
 
 #define W	0
 #define R	1
+#define NONE	255	/* woke_tail before any watermark wake (~0 in src/ring.c) */
 
 typedef sbuf {
 	byte a[SB];	/* address, oldest first */
@@ -228,13 +237,23 @@ inline writer_fence()
 #endif
 }
 
-/* wake_now(): W, then the reader_waiting load; the wake under lock xadd + futex */
+/*
+ * wake_now(): W, then the reader_waiting load; the wake under lock xadd + futex. A watermark
+ * wake at a tail the last watermark wake already used is skipped (woke_tail); a forced wake
+ * forgets that tail, since it may have found nothing unread (SRC_WOKE_ON_FORCE: it kept it).
+ */
 inline wake_now()
 {
 	writer_fence();
 	load(W, WAITING, waiting);
 	if
-	:: waiting ->
+	:: waiting && !force && woke == tail
+	:: waiting && (force || woke != tail) ->
+#ifdef SRC_WOKE_ON_FORCE
+		woke = tail;
+#else
+		woke = (force -> NONE : tail);
+#endif
 		d_step { sb[W].n == 0 -> mem[WSEQ]++ };	/* lock xadd */
 		/* FUTEX_WAKE: under the bucket lock, after the increment is in memory */
 		blocked = 0
@@ -292,7 +311,7 @@ inline wake_check()
 
 active proctype writer()
 {
-	byte head = 0, wake_tail = 0, tail, waiting, i;
+	byte head = 0, wake_tail = 0, tail, waiting, i, woke = NONE;
 	bit force = 0, fpend = 0;
 
 	do

@@ -123,14 +123,17 @@ static void wake_now(struct evr_ring *r, uint64_t tail, int force)
 	if (!waiting)
 		return;
 	/*
-	 * Woken already, at this tail and this watermark: the reader has not run yet (it will
-	 * see the data when it does: it sleeps only with less than a watermark unread, so to
-	 * sleep again it must consume, or raise its watermark) or it is dead. Either way another
-	 * system call is no use; this keeps a dead or hostile reader from costing one per write.
+	 * A watermark wake at this tail and this watermark was issued already: the reader has
+	 * not run yet (it will see the data when it does: it sleeps only with less than a
+	 * watermark unread, so to sleep again it must consume, or raise its watermark) or it is
+	 * dead. Either way another system call is no use; this keeps a dead or hostile reader
+	 * from costing one per write. A forced wake (flush) proves nothing of the kind: it may
+	 * have found nothing unread, and the reader may sleep again at this very tail, so it
+	 * forgets the tail (models/wakeup.pml, SRC_WOKE_ON_FORCE, shows the lost wakeup).
 	 */
 	if (!force && READ_ONCE(*woke) == tail && READ_ONCE(*woke_wm) == wm)
 		return;
-	WRITE_ONCE(*woke, tail);
+	WRITE_ONCE(*woke, force ? ~0ull : tail);
 	WRITE_ONCE(*woke_wm, wm);
 	saved = errno;
 	if (waiting & EVR_WAITING_FUTEX) {

@@ -25,6 +25,9 @@ run "self-fencing writer, reader without any fence" "invalid end state" \
 # sleeps through its watermark
 run "old wake_next rule" "invalid end state" -DSRC_WAKE_NEXT -DNO_FLUSH
 run "old wake_next rule, with flush" "invalid end state" -DSRC_WAKE_NEXT
+# the first woke_tail rule of src/wait.c (a flush recorded its tail for the wake dedupe): a
+# crossing at the tail of a flush that found nothing unread is skipped
+run "old woke_tail rule" "invalid end state" -DSRC_WOKE_ON_FORCE
 # the safety assertion is live: publishing the head before the payload is caught
 run "head before payload" "assertion violated" -DHEAD_FIRST
 
