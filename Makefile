@@ -126,8 +126,8 @@ check-long: $(TEST_BINS)
 
 # Must-fail controls: the same sources with one deliberate bug each.
 #  - the pre-1b038c6 commit order must be caught by the stress oracle (exit 1);
-#  - a handler's reserve() that ignores the room the outer fast path announced (fast_need) must
-#    be caught by the stress oracle (exit 1);
+#  - an outer fast path that gives back bytes it took past the room with a plain store (a
+#    handler may have reserved after them) must be caught by ring-step (exit 1);
 #  - a relaxed data_head store must be reported by ThreadSanitizer (exit 66);
 #  - multi-producer ring: a relaxed commit store must be reported by ThreadSanitizer (exit 66),
 #    and a reader that does not zero what it consumed must be caught by mpsc-stress (exit 1).
@@ -135,7 +135,7 @@ check-long: $(TEST_BINS)
 #    ignores the writer's push count, must each be caught by flight-stress (exit 1).
 CTRL_NEST_O := $(O)/ctl-nest
 CTRL_RELAX_O := $(O)/ctl-relaxed
-CTRL_FASTNEED_O := $(O)/ctl-fast-need
+CTRL_GIVEBACK_O := $(O)/ctl-give-back
 CTRL_MPSC_RELAX_O := $(O)/ctl-mpsc-relaxed
 CTRL_MPSC_NOZERO_O := $(O)/ctl-mpsc-nozero
 CTRL_FLIGHT_O := $(O)/ctl-flight-swap
@@ -145,8 +145,8 @@ check-controls:
 		$(CTRL_NEST_O)/tests/ring-stress
 	$(Q)$(MAKE) --no-print-directory O=$(CTRL_RELAX_O) SAN=thread CFLAGS="$(CFLAGS) -DEVR_BROKEN_RELAXED_HEAD" \
 		$(CTRL_RELAX_O)/tests/ring-stress
-	$(Q)$(MAKE) --no-print-directory O=$(CTRL_FASTNEED_O) SAN= CFLAGS="$(CFLAGS) -DEVR_BROKEN_FAST_NEED" \
-		$(CTRL_FASTNEED_O)/tests/ring-stress
+	$(Q)$(MAKE) --no-print-directory O=$(CTRL_GIVEBACK_O) SAN= CFLAGS="$(CFLAGS) -DEVR_BROKEN_FAST_GIVE_BACK" \
+		$(CTRL_GIVEBACK_O)/tests/ring-step
 	$(Q)$(MAKE) --no-print-directory O=$(CTRL_MPSC_RELAX_O) SAN=thread \
 		CFLAGS="$(CFLAGS) -DEVR_BROKEN_MPSC_RELAXED_COMMIT" $(CTRL_MPSC_RELAX_O)/tests/mpsc-stress
 	$(Q)$(MAKE) --no-print-directory O=$(CTRL_MPSC_NOZERO_O) SAN= \
@@ -156,7 +156,7 @@ check-controls:
 	$(Q)$(MAKE) --no-print-directory O=$(CTRL_FLIGHT_PUSH_O) SAN= \
 		CFLAGS="$(CFLAGS) -DEVR_BROKEN_FLIGHT_NO_PUSH_COUNT" $(CTRL_FLIGHT_PUSH_O)/tests/flight-stress
 	$(Q)st=0; tests/controls.sh $(CTRL_NEST_O)/tests/ring-stress $(CTRL_RELAX_O)/tests/ring-stress \
-			$(CTRL_FASTNEED_O)/tests/ring-stress || st=1; \
+			$(CTRL_GIVEBACK_O)/tests/ring-step || st=1; \
 		tests/controls-mpsc.sh $(CTRL_MPSC_RELAX_O)/tests/mpsc-stress \
 			$(CTRL_MPSC_NOZERO_O)/tests/mpsc-stress || st=1; \
 		tests/controls-flight.sh $(CTRL_FLIGHT_O)/tests/flight-stress \

@@ -1,36 +1,44 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Spin model of the core ring's reservation with a nested writer (src/ring.c: fast_write() and
- * reserve()): the outermost fast path takes its bytes with one xadd, after checking the room
- * against its cached tail, and a signal handler that runs between that check and the xadd must
- * leave those bytes free. Run by tests/t-model-reserve.sh.
+ * reserve()): the outermost fast path takes its bytes with one xadd and checks the room against
+ * its cached tail afterwards, giving the bytes back if there was none. A signal handler may
+ * run between any two of its steps. Run by tests/t-model-reserve.sh.
  *
  * What is modelled
  *   A ring of CAP units. head is the writer context's reserve position (r->head), dhead the
  *   published data_head, tail the reader's data_tail, tcache the writer's cached tail
- *   (r->tail_cache, never ahead of tail), need the bytes the fast path announced
- *   (r->fast_need). The reader consumes published units whenever it likes.
- *   The thread writes WO records of 1 or 2 units through the fast path:
- *     F3 need = size; F4 h = head; F5 room check of h + size against tcache (no room: need = 0,
- *     and the general path below); F6 pos = head, head += size (xadd: one instruction, so one
- *     step); F7 need = 0; then it publishes (dhead = head) as the outermost level.
- *   The general path (reserve()) re-reads tail into tcache, checks the room for size + need
- *   and takes the bytes with a cmpxchg that fails if a handler moved head in between: one step
- *   here, since a retry sees what the handler did. The handler fires NIRQ times between any two
- *   steps of the thread (in_irq freezes the thread), each time writing WI records of 1 or 2
- *   units through the general path, and publishes them only if the thread is not inside a
- *   write (else the thread's publication covers them: the 1b038c6 rule, see models/pause.pml).
+ *   (r->tail_cache, never ahead of tail). The reader consumes published units whenever it
+ *   likes. The thread writes WO records of 1 or 2 units through the fast path:
+ *     F3 pos = head, head += size (xadd: one instruction, so one step), with no check first;
+ *     F4 room check of pos + size against tcache: room, the bytes are kept; else
+ *     F5 give them back with a cmpxchg of head from pos + size to pos (one instruction). It
+ *     fails only if a handler reserved after them, and that handler's own room check counted
+ *     them: they are within the ring, and become padding. Either way the record then goes
+ *     through the general path.
+ *   Then it publishes (dhead = head) as the outermost level.
+ *   The general path (reserve()) re-reads tail into tcache, checks the room for size (+ need
+ *   in the NEED variant) and takes the bytes with a cmpxchg that fails if a handler moved head
+ *   in between: one step here, since a retry sees what the handler did. The handler fires
+ *   NIRQ times between any two steps of the thread (in_irq freezes the thread), each time
+ *   writing WI records of 1 or 2 units through the general path, and publishes them only if
+ *   the thread is not inside a write (else the thread's publication covers them: the 1b038c6
+ *   rule, see models/pause.pml).
  *
- * What is checked: every reservation [pos, pos + size) lies within tail + CAP for the tail as
- *   it is at that step (tail only grows afterwards), i.e. no writer ever takes bytes the reader
- *   has not consumed; and at the end everything reserved was published.
+ * What is checked: every reservation that is kept (written: a record or padding) lies within
+ *   tail + CAP for the tail as it is at that step (tail only grows afterwards), i.e. no writer
+ *   ever writes bytes the reader has not consumed; and at the end everything reserved was
+ *   published. Bytes the fast path takes past the room and gives back are never written.
  *
  * Variants:
- *   NO_NEED   the general path ignores need: a handler that lands between F5 and F6 takes
- *             the room the fast path counted on, and the xadd then runs past the reader's
- *             tail                                         -> assertion violated
- *   CMPXCHG   the fast path as it was: F6 is a cmpxchg from h that fails (and takes the general
- *             path) if a handler moved head; no need     -> must hold
+ *   KEEP_OVERRUN  no give-back: the fast path keeps bytes past its room  -> assertion violated
+ *   NEED      the previous fast path: announce the size in need (r->fast_need), read head,
+ *             check the room, xadd, withdraw need; the general path leaves need bytes free
+ *                                                                        -> must hold
+ *   NO_NEED   NEED with a general path that ignores need: a handler that lands between the
+ *             check and the xadd takes the room the fast path counted on -> assertion violated
+ *   CMPXCHG   the first fast path: a cmpxchg from the head it checked, which fails (and takes
+ *             the general path) if a handler moved head                  -> must hold
  * Knobs: CAP, WO, WI, NIRQ.
  */
 
@@ -86,10 +94,10 @@ proctype handler()
 			:: sz = 1
 			:: sz = 2
 			fi;
-#ifdef NO_NEED
-			ex = 0;
-#else
+#ifdef NEED
 			ex = need;
+#else
+			ex = 0;
 #endif
 			atomic { general(sz, ex, got) };
 			i++
@@ -119,13 +127,21 @@ proctype thread()
 		:: sz = 2
 		fi;
 		atomic { G -> inwrite = 1 };
-#ifndef CMPXCHG
-		atomic { G -> need = sz };	/* F3 */
-#endif
-		atomic { G -> h = head };	/* F4 */
+#if defined(NEED) || defined(NO_NEED)
+		atomic { G -> need = sz };	/* N3 */
+		atomic { G -> h = head };	/* N4 */
 		if
-		:: (G && h + sz <= tcache + CAP) ->	/* F5: room per the cached tail */
-#ifdef CMPXCHG
+		:: (G && h + sz <= tcache + CAP) ->	/* N5: room per the cached tail */
+			atomic { G -> pos = head; check(pos, sz); head = head + sz };	/* N6: xadd */
+			atomic { G -> need = 0 }	/* N7 */
+		:: (G && h + sz > tcache + CAP) ->
+			atomic { G -> need = 0 };
+			atomic { G -> general(sz, 0, got) }
+		fi;
+#elif defined(CMPXCHG)
+		atomic { G -> h = head };
+		if
+		:: (G && h + sz <= tcache + CAP) ->
 			atomic { G ->
 				if
 				:: head == h -> pos = head; check(pos, sz); head = head + sz; got = 1
@@ -135,16 +151,26 @@ proctype thread()
 			:: !got -> atomic { G -> general(sz, 0, got) }
 			:: else
 			fi
+		:: (G && h + sz > tcache + CAP) -> atomic { G -> general(sz, 0, got) }
+		fi;
 #else
-			atomic { G -> pos = head; check(pos, sz); head = head + sz };	/* F6: xadd */
-			atomic { G -> need = 0 }	/* F7 */
+		atomic { G -> pos = head; head = head + sz };	/* F3: xadd, unchecked */
+		if
+		:: atomic { G && pos + sz <= tcache + CAP -> check(pos, sz) }	/* F4: keep */
+		:: (G && pos + sz > tcache + CAP) ->
+			atomic { G ->
+#ifdef KEEP_OVERRUN
+				check(pos, sz)
+#else
+				if
+				:: head == pos + sz -> head = pos	/* F5: cmpxchg gives them back */
+				:: else -> check(pos, sz)	/* a handler took bytes after ours: pad */
+				fi
 #endif
-		:: (G && h + sz > tcache + CAP) ->
-#ifndef CMPXCHG
-			atomic { G -> need = 0 };
-#endif
+			};
 			atomic { G -> general(sz, 0, got) }
 		fi;
+#endif
 		atomic { G -> dhead = head; inwrite = 0 };	/* publish, as the outermost level */
 		i++
 	:: else -> break

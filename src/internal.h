@@ -44,7 +44,6 @@ struct evr_ring {
 	int efd; /* in-process poll eventfd set by the reader, or -1 (read on the slow path) */
 	uint32_t flush_pending; /* a nested evr_ring_flush() left the wake to the outer commit */
 
-	uint64_t fast_need; /* bytes the outer fast path checked and is about to take: keep free */
 	uint64_t open_pos[EVR_MAX_NEST]; /* position of each level's open reservation */
 	uint64_t woke_tail; /* data_tail when we last woke the reader (wait.c) */
 	uint64_t woke_wm; /* ... and the watermark then */

@@ -412,22 +412,12 @@ static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uin
 				return -ENOSPC;
 			}
 		} else {
-			/*
-			 * Leave the bytes an outermost fast path we interrupted has checked and
-			 * not yet taken (fast_write(); models/reserve.pml). Zero otherwise.
-			 */
-#ifndef EVR_BROKEN_FAST_NEED
-			uint64_t room = need + READ_ONCE(r->fast_need);
-#else
-			uint64_t room = need; /* must-fail control: take the fast path's room */
-#endif
-
 			tail = r->tail_cache;
-			if (unlikely(!has_room(head, tail, room, r->data_size))) {
+			if (unlikely(!has_room(head, tail, need, r->data_size))) {
 				/* A: pairs with D in evr_reader_end() */
 				tail = load_acquire(&c->data_tail);
 				r->tail_cache = tail;
-				if (!has_room(head, tail, room, r->data_size)) {
+				if (!has_room(head, tail, need, r->data_size)) {
 					if (count)
 						lose(r, EVR_LOST_FULL, head);
 					else if (local_read(&r->lost))
@@ -563,9 +553,65 @@ static __attribute__((noinline, cold)) int write_general(struct evr_ring *r, uin
 }
 
 /*
+ * fast_write() took @size bytes at @pos past the room its cached tail shows. Give them back with
+ * one cmpxchg (signal-atomic). It fails only if a handler reserved after them, and that
+ * handler's room check counted them: they are inside the ring. Then they become padding,
+ * published now. Either way the record goes through the general path (models/reserve.pml).
+ * A handler that comes in while the bytes are out may be refused although its own record
+ * would fit: counted as lost, like any refusal.
+ */
+static __attribute__((noinline, cold)) void fast_give_back(struct evr_ring *r, uint64_t pos,
+							   uint32_t size)
+{
+	struct evr_record_header *h;
+
+#ifndef EVR_BROKEN_FAST_GIVE_BACK
+	if (local_cmpxchg(&r->head, pos + size, pos) == pos + size) {
+#else
+	/* must-fail control: a plain store, although a handler may have reserved after them */
+	WRITE_ONCE(r->head, pos);
+	if (1) {
+#endif
+		barrier();
+		WRITE_ONCE(r->ctrl->nest, 0); /* nothing of ours to publish */
+		barrier();
+		return;
+	}
+	h = (void *)(r->data + (pos & r->mask));
+	h->type = EVR_TYPE_PAD;
+	h->misc = 0;
+	h->size = (uint16_t)size;
+	barrier();
+	output_end(r); /* our level is the outermost: publishes, then nest is 0 */
+}
+
+/*
+ * fast_write() found no room after its xadd: give the bytes back, then the general path. Called
+ * last, so the fast path keeps nothing live across it (fewer registers saved on every write).
+ */
+static __attribute__((noinline, cold)) int fast_full(struct evr_ring *r, uint64_t pos, uint32_t id,
+						     const void *data, size_t len)
+{
+	fast_give_back(r, pos, evr__record_size(len));
+	return write_general(r, id, data, len);
+}
+
+static int write_ts_general(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
+			    size_t len);
+
+static __attribute__((noinline, cold)) int fast_full_ts(struct evr_ring *r, uint64_t pos,
+							uint32_t type, uint64_t stamp,
+							const void *data, size_t len)
+{
+	fast_give_back(r, pos, evr__record_size(len + sizeof(stamp)));
+	return write_ts_general(r, type, stamp, data, len);
+}
+
+/*
  * The common case, reserve() + finish() specialised: a mirrored forward ring, the outermost
  * writer (nest was 0), not paused or disabled, no loss to report, room per the cached tail.
- * Anything else backs out (nest restored) and returns 1 for the general path. A handler that
+ * Anything else backs out (nest restored) and returns 1 for the general path; no room after
+ * the xadd returns what fast_full() did. A handler that
  * runs anywhere in here sees nest == 1 and reserves before or after us (before: only until our
  * xadd, and leaving our room free), never publishes; publish_outer() publishes its record with
  * ours. @ts: the body starts with @stamp.
@@ -592,27 +638,22 @@ static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, 
 	if (unlikely(nest | load_acquire((const uint64_t *)&c->paused)))
 		goto general;
 	/*
-	 * Reserve with one xadd, not a cmpxchg. A handler may come in between the room check
-	 * and the xadd and take bytes first; then ours start where its end, and the room we
-	 * checked must still be there: a handler's reserve() leaves fast_need bytes free beyond
-	 * its own (models/reserve.pml checks this; without it the xadd can run past the
-	 * reader's tail). Announced before head is read, withdrawn after the xadd.
+	 * Reserve with one xadd, not a cmpxchg, and check the room after it: a handler that
+	 * comes in before the xadd reserves before us, one after it reserves after us, and no
+	 * handler ever finds room that we are about to take. Only the cached tail here:
+	 * re-reading data_tail (A) is reserve()'s job, about once per ring of bytes; and a
+	 * poisoned cache (lose()) must reach reserve() to emit the LOST record.
 	 */
-	WRITE_ONCE(r->fast_need, size);
+	head = local_fetch_add(&r->head, size); /* signal-atomic, one instruction */
 	barrier();
-	head = local_read(&r->head);
-	/*
-	 * Only the cached tail here: re-reading data_tail (A) is reserve()'s job, about once per
-	 * ring of bytes; and a poisoned cache (lose()) must reach reserve() to emit the LOST.
-	 */
 	if (unlikely(!has_room(head, r->tail_cache, size, r->data_size))) {
-		WRITE_ONCE(r->fast_need, 0);
-		goto general;
+		int ret = ts ? fast_full_ts(r, head, type, stamp, data, len)
+			     : fast_full(r, head, type - EVR_TYPE_APP, data, len);
+
+		if (ret == 1) /* never: 0 or -errno; tells the caller no general path follows */
+			__builtin_unreachable();
+		return ret;
 	}
-	/* signal-atomic, one instruction: a handler that comes in after it reserves after us */
-	head = local_fetch_add(&r->head, size);
-	barrier();
-	WRITE_ONCE(r->fast_need, 0);
 	new = head + size;
 	h = r->data + (head & r->mask);
 	hw = (uint64_t)type |
@@ -643,10 +684,14 @@ general:
 
 int evr_ring_write(struct evr_ring *r, uint32_t id, const void *data, size_t len)
 {
-	if (unlikely(!r || len >= r->fast_lim || id > EVR_APP_ID_MAX || !data ||
-		     fast_write(r, EVR_TYPE_APP + id, data, len, 0, 0)))
+	int ret;
+
+	if (unlikely(!r || len >= r->fast_lim || id > EVR_APP_ID_MAX || !data))
 		return write_general(r, id, data, len);
-	return 0;
+	ret = fast_write(r, EVR_TYPE_APP + id, data, len, 0, 0);
+	if (unlikely(ret == 1))
+		return write_general(r, id, data, len);
+	return ret;
 }
 
 static __attribute__((noinline, cold)) int write_ts_general(struct evr_ring *r, uint32_t type,
@@ -683,10 +728,14 @@ static __attribute__((noinline, cold)) int write_ts_general(struct evr_ring *r, 
 int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
 		       size_t len)
 {
-	if (unlikely(len + sizeof(stamp) >= r->fast_lim || !data ||
-		     fast_write(r, type, data, len, 1, stamp)))
+	int ret;
+
+	if (unlikely(len + sizeof(stamp) >= r->fast_lim || !data))
 		return write_ts_general(r, type, stamp, data, len);
-	return 0;
+	ret = fast_write(r, type, data, len, 1, stamp);
+	if (unlikely(ret == 1))
+		return write_ts_general(r, type, stamp, data, len);
+	return ret;
 }
 
 int evr_ring_flush(struct evr_ring *r)

@@ -23,14 +23,6 @@
 #include "oracle.h"
 #include "test.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-
 #define SLOTS 16u
 #define LEVELS 2 /* the thread, its signal handler */
 #define MAX_RECS 256 /* per stream */

@@ -30,14 +30,6 @@
 #include "oracle.h"
 #include "test.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-
 #define MAX_WRITERS 12
 #define LEVELS 3 /* the thread, a handler, a handler interrupting that handler */
 #define MAX_STREAMS (MAX_WRITERS * LEVELS) /* stream = writer * LEVELS + level */

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Must-fail controls: run ring-stress built with a deliberate bug and require that it is caught.
-#   controls.sh <nest-order binary> <relaxed-head binary (SAN=thread)> <fast-need binary>
+# Must-fail controls: run a test built with a deliberate bug and require that it is caught.
+#   controls.sh <nest-order ring-stress> <relaxed-head ring-stress (SAN=thread)> <give-back ring-step>
 # The nest-order build must exit 1 with data_head seen going backwards; the relaxed-head build must
-# make ThreadSanitizer report a race (exit 66); the fast-need build (EVR_BROKEN_FAST_NEED: a
-# handler's reserve() ignores the room the outer fast path checked and has not yet taken) must
-# exit 1 with the ring overrun (the xadd runs past the reader's tail, the reader finds the
-# batch larger than the ring or a torn record). CONTROL_SECONDS bounds each (default 30).
+# make ThreadSanitizer report a race (exit 66); the give-back build (EVR_BROKEN_FAST_GIVE_BACK:
+# the outer fast path, having taken bytes past the room, gives them back with a plain store
+# although a handler may have reserved after them) must make ring-step exit 1 (a handler
+# stepped into that window loses its record). CONTROL_SECONDS bounds each (default 30).
 set -u
 if [ $# -ne 3 ]; then
-	echo "usage: $0 <nest-order binary> <relaxed-head binary> <fast-need binary>" >&2
+	echo "usage: $0 <nest-order binary> <relaxed-head binary> <give-back binary>" >&2
 	exit 2
 fi
 # shellcheck source=common/control-run.sh
@@ -17,9 +17,9 @@ fi
 
 [ -x "$1" ] || { echo "control nest-order: MISSED (no binary $1)"; missed=1; }
 [ -x "$2" ] || { echo "control relaxed-head: MISSED (no binary $2)"; missed=1; }
-[ -x "$3" ] || { echo "control fast-need: MISSED (no binary $3)"; missed=1; }
+[ -x "$3" ] || { echo "control give-back: MISSED (no binary $3)"; missed=1; }
 [ -x "$1" ] && run nest-order "$1" 1 'data_head went backwards|evr_reader_begin: '
 [ -x "$2" ] && run relaxed-head "$2" 66 'WARNING: ThreadSanitizer' \
 	TSAN_OPTIONS="${TSAN_OPTIONS:+$TSAN_OPTIONS }halt_on_error=1 exitcode=66"
-[ -x "$3" ] && run fast-need "$3" 1 'ring-stress: FAIL'
+[ -x "$3" ] && run give-back "$3" 1 'ring-step: .*failed'
 exit $missed

@@ -36,13 +36,6 @@
 #include "stress.h"
 #include "test.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
 #ifdef T_TSAN
 #define T_UNDER_TSAN 1
 #else

@@ -22,14 +22,6 @@
 #include "oracle.h"
 #include "test.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-
 /* The sweep needs the x86 trap flag, and signals delivered where they land (not under TSAN). */
 #if defined(__x86_64__) && !defined(T_TSAN)
 #define T_STEP 1

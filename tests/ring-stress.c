@@ -22,14 +22,6 @@
 #include "stress.h"
 #include "test.h"
 
-#if defined(__SANITIZE_THREAD__)
-#define T_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define T_TSAN 1
-#endif
-#endif
-
 /*
  * The stepping observer needs the x86 trap flag and signals delivered where they land;
  * ThreadSanitizer defers asynchronous signals to its own safe points, so it is off there.

@@ -15,6 +15,17 @@
 #define T_FAIL 1
 #define T_SKIP 77
 
+/* T_TSAN: built with ThreadSanitizer (gcc or clang), which defers asynchronous signals */
+#ifndef T_TSAN
+#if defined(__SANITIZE_THREAD__)
+#define T_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define T_TSAN 1
+#endif
+#endif
+#endif
+
 extern int t_failures;
 extern uint64_t t_seed;
 extern const char *t_name;
