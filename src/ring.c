@@ -274,7 +274,12 @@ static __attribute__((always_inline)) inline void output_end(struct evr_ring *r)
  */
 static inline void poison_tail(struct evr_ring *r, uint64_t pos)
 {
-	r->tail_cache = pos - r->data_size - 1;
+	/*
+	 * A record's worth further back too: @pos may include bytes an interrupted fast path
+	 * took past the room and then gives back (fast_give_back()), and head minus those
+	 * bytes must still find no room here.
+	 */
+	r->tail_cache = pos - r->data_size - 1 - ((uint64_t)UINT16_MAX + 1);
 }
 
 /*

@@ -13,6 +13,7 @@
  * requires that some run did: its published bytes include the padding.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 #include <ucontext.h>
@@ -31,22 +32,29 @@
 #if defined(__x86_64__) && !defined(T_TSAN)
 static struct evr_ring *ring;
 static uint8_t outer_buf[OUTER], inner_buf[INNER];
-static volatile sig_atomic_t done, wrote;
-static volatile int k_left, inner_err;
+static volatile sig_atomic_t done, wrote, every;
+static volatile int k_left, inner_err, tries, not_refused;
 
 static void on_trap(int sig, siginfo_t *si, void *ucv)
 {
 	ucontext_t *uc = ucv;
+	int err;
 
-	if (done || wrote) {
+	if (done || (wrote && !every)) {
 		uc->uc_mcontext.gregs[REG_EFL] &= ~0x100ll;
 		return;
 	}
 	if (--k_left > 0)
 		return;
-	inner_err = evr_ring_write(ring, 2, inner_buf, INNER);
+	err = evr_ring_write(ring, 2, inner_buf, INNER);
+	if (!wrote)
+		inner_err = err;
 	wrote = 1;
-	uc->uc_mcontext.gregs[REG_EFL] &= ~0x100ll;
+	tries++;
+	if (err != -ENOSPC)
+		not_refused++;
+	if (!every)
+		uc->uc_mcontext.gregs[REG_EFL] &= ~0x100ll;
 }
 
 static void on_arm(int sig, siginfo_t *si, void *ucv)
@@ -142,9 +150,81 @@ static int run(int k, int *padded)
 	return inside;
 }
 
+/*
+ * The ring full and nothing read: from instruction k on, the handler tries a small record at
+ * every instruction of the write. Everything must be refused and counted, and nothing written
+ * over the unread records. A handler refused inside the fast path's give-back window poisons
+ * the cached tail from a head that includes the bytes being given back; the poison must still
+ * say "full" once head is back (it once left room for a record smaller than those bytes).
+ */
+static int run_full(int k)
+{
+	EVR_OPTS(evr_ring_opts, o, .data_size = RING, .flags = EVR_RING_MIRROR);
+	struct evr_reader *rd;
+	struct evr_record rec;
+	uint8_t fill[FILL];
+	int err, n, got = 0, inside;
+	uint64_t lost = 0;
+
+	assert_eq(evr_ring_create(&o, &ring), 0);
+	assert_eq(evr_reader_create(ring, NULL, &rd), 0);
+	for (int i = 0; i < RING / (FILL + 8); i++) {
+		memset(fill, i, sizeof(fill));
+		assert_eq(evr_ring_write(ring, 3, fill, FILL), 0);
+	}
+	done = 0;
+	wrote = 0;
+	every = 1;
+	tries = 0;
+	not_refused = 0;
+	k_left = k;
+	raise(SIGUSR1);
+	err = evr_ring_write(ring, 1, outer_buf, OUTER);
+	done = 1;
+	inside = wrote;
+	expect_true(err == -ENOSPC && not_refused == 0,
+		    "k %d: full ring: outer write %d, %d of %d handler writes not refused", k, err,
+		    not_refused, tries);
+	/* the unread records are intact */
+	while ((n = evr_reader_begin(rd)) > 0) {
+		while (evr_reader_next(rd, &rec) == 1) {
+			memset(fill, got, sizeof(fill));
+			expect_true(rec.is_app && rec.type == 3 && rec.len == FILL &&
+					    !memcmp(rec.data, fill, FILL),
+				    "k %d: unread record %d overwritten (type %u len %u)", k, got,
+				    rec.type, rec.len);
+			got++;
+		}
+		evr_reader_end(rd);
+	}
+	expect_true(got == RING / (FILL + 8), "k %d: %d of %d unread records left", k, got,
+		    RING / (FILL + 8));
+	/* then every refusal is reported, in one LOST record before the next record */
+	assert_eq(evr_ring_write(ring, 4, inner_buf, INNER), 0);
+	got = 0;
+	while (evr_reader_begin(rd) > 0) {
+		while (evr_reader_next(rd, &rec) == 1) {
+			if (!rec.is_app && rec.type == EVR_TYPE_LOST && rec.len >= 16)
+				memcpy(&lost, (const uint8_t *)rec.data + 8, 8);
+			else
+				expect_true(rec.is_app && rec.type == 4,
+					    "k %d: unexpected record type %u", k, rec.type);
+			got++;
+		}
+		evr_reader_end(rd);
+	}
+	expect_true(got == 2 && lost == (uint64_t)tries + 1,
+		    "k %d: %d records after the refusals, LOST reports %llu of %d", k, got,
+		    (unsigned long long)lost, tries + 1);
+	every = 0;
+	evr_reader_destroy(rd);
+	evr_ring_destroy(ring);
+	return inside;
+}
+
 int main(void)
 {
-	int k, padded = 0, inside = 0;
+	int k, padded = 0, inside = 0, full_inside = 0;
 
 	t_init("ring-step");
 	memset(outer_buf, 0xa5, sizeof(outer_buf));
@@ -158,9 +238,16 @@ int main(void)
 			break; /* the handler no longer lands inside the write */
 		inside++;
 	}
+	for (int j = 1; j < MAX_K && !t_failures; j++) {
+		if (!run_full(j))
+			break;
+		full_inside++;
+	}
 	printf("ring-step: a handler wrote at each of %d instruction points of the write; "
-	       "%d of them made the fast path pad its bytes\n",
-	       inside, padded);
+	       "%d of them made the fast path pad its bytes; into a full ring, handlers from each "
+	       "of %d points on were all refused and counted\n",
+	       inside, padded, full_inside);
+	expect_true(full_inside > 20, "full ring: only %d instruction points stepped", full_inside);
 	expect_true(k < MAX_K, "the write did not end within %d instructions", MAX_K);
 	expect_true(inside > 20, "only %d instruction points stepped", inside);
 	expect_true(padded > 0, "no run reached the fast path's padding (fast_give_back)");
