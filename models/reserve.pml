@@ -17,9 +17,11 @@
  *     them: they are within the ring, and become padding. Either way the record then goes
  *     through the general path.
  *   Then it publishes (dhead = head) as the outermost level.
- *   The general path (reserve()) re-reads tail into tcache, checks the room for size (+ need
- *   in the NEED variant) and takes the bytes with a cmpxchg that fails if a handler moved head
- *   in between: one step here, since a retry sees what the handler did. The handler fires
+ *   The general path (reserve()) checks the room for size (+ need in the NEED variant) against
+ *   tcache, re-reads tail into tcache only if that shows none, and takes the bytes with a
+ *   cmpxchg that fails if a handler moved head in between: one step here, since a retry sees
+ *   what the handler did. Refused, it poisons tcache (lose(): head - CAP - 1 - MARGIN) so the
+ *   next write re-reads the tail. The handler fires
  *   NIRQ times between any two steps of the thread (in_irq freezes the thread), each time
  *   writing WI records of 1 or 2 units through the general path, and publishes them only if
  *   the thread is not inside a write (else the thread's publication covers them: the 1b038c6
@@ -39,6 +41,10 @@
  *             check and the xadd takes the room the fast path counted on -> assertion violated
  *   CMPXCHG   the first fast path: a cmpxchg from the head it checked, which fails (and takes
  *             the general path) if a handler moved head                  -> must hold
+ *   POISON_NO_MARGIN  the first poison_tail() with the xadd-first fast path: a handler refused
+ *             while the fast path's bytes are out poisons the cache from a head that includes
+ *             them; once they are given back the cache shows room again, and a later write
+ *             skips the re-read of the tail                              -> assertion violated
  * Knobs: CAP, WO, WI, NIRQ.
  */
 
@@ -55,7 +61,14 @@
 #define NIRQ	2
 #endif
 
-byte head, dhead, tail, tcache, need;
+#ifdef POISON_NO_MARGIN
+#define MARGIN	0
+#else
+#define MARGIN	2	/* the largest record: poison_tail()'s extra distance */
+#endif
+
+byte head, dhead, tail, need;
+int tcache;	/* may be poisoned below zero */
 bit in_irq, inwrite, wdone;
 
 /* a step of the thread: it stands still while its handler runs */
@@ -66,16 +79,29 @@ inline check(pos, sz)
 	assert(pos + sz <= tail + CAP)
 }
 
-/* the general path: one step for the level that runs it (see above) */
+/*
+ * the general path: one step for the level that runs it (see above). The cached tail first;
+ * only if it shows no room, re-read data_tail (A); still none: refused, and lose() poisons
+ * the cache so that the next write re-reads too.
+ */
 inline general(sz, extra, got)
 {
-	tcache = tail;	/* A: re-read data_tail */
 	if
 	:: head + sz + extra <= tcache + CAP ->
 		check(head, sz);
 		head = head + sz;
 		got = 1
-	:: else -> got = 0
+	:: else ->
+		tcache = tail;	/* A: re-read data_tail */
+		if
+		:: head + sz + extra <= tcache + CAP ->
+			check(head, sz);
+			head = head + sz;
+			got = 1
+		:: else ->
+			tcache = head - CAP - 1 - MARGIN;	/* poison_tail() */
+			got = 0
+		fi
 	fi
 }
 

@@ -13,6 +13,8 @@ run "xadd, then check, a 3-unit ring" ok -DCAP=3
 run "xadd, then check, more writes" ok -DWO=4 -DWI=3 -DNIRQ=2
 # the check is live: keeping bytes taken past the room is caught
 run "no give-back" "assertion violated" -DKEEP_OVERRUN
+# refused inside the give-back window, a handler's poison must survive the give-back
+run "poison without the margin" "assertion violated" -DPOISON_NO_MARGIN
 # the previous fast path (check, then xadd, the room announced in fast_need) holds; a handler
 # that ignores the announcement takes the room the fast path counted on
 run "check, then xadd (fast_need)" ok -DNEED
