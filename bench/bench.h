@@ -187,8 +187,8 @@ static inline void bench_flight_open(uint64_t ring, uint32_t page, int overwrite
 		err = evr_session_get_flight(*sess, 0, fl);
 	if (err)
 		bench_die("flight session (%llu bytes in %u-byte pages, %s): %s",
-			  (unsigned long long)ring, page, overwrite ? "overwrite" : "produce/consume",
-			  evr_strerror(err));
+			  (unsigned long long)ring, page,
+			  overwrite ? "overwrite" : "produce/consume", evr_strerror(err));
 }
 
 static inline size_t bench_rec_size(size_t len)

@@ -151,8 +151,9 @@ int main(void)
 			  (unsigned long long)ring, max_len);
 #ifndef NO_CHAN
 	for (int i = IMPL_TS; i <= IMPL_TS_THREAD; i++) {
-		EVR_OPTS(evr_chan_opts, o, .policy = i == IMPL_TS ? EVR_CHAN_SHARED : EVR_CHAN_THREAD,
-			 .nr_slots = 1, .data_size = ring);
+		EVR_OPTS(evr_chan_opts, o,
+			 .policy = i == IMPL_TS ? EVR_CHAN_SHARED : EVR_CHAN_THREAD, .nr_slots = 1,
+			 .data_size = ring);
 		EVR_OPTS(evr_chan_reader_opts, ro, .flags = EVR_CHAN_READ_UNORDERED);
 
 		err = evr_chan_create(&o, &b.ch[i]);

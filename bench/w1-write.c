@@ -23,7 +23,7 @@
 #define EVRING_IMPL "evring"
 #endif
 
-/* The flight impls run in the default build only: the -DEVR_LOCAL_C11 pass measures the core ring */
+/* The flight impls run in the default build only (the -DEVR_LOCAL_C11 pass: the core ring) */
 #ifdef EVR_LOCAL_C11
 enum { IMPL_EVRING, IMPL_IDEAL, IMPL_MEMCPY, NR_IMPLS, IMPL_FLIGHT_PC, IMPL_FLIGHT_OW };
 
@@ -187,7 +187,7 @@ int main(void)
 			  evr_strerror(err));
 	for (int m = 0; m < 2; m++) {
 		bench_flight_open(ring, (uint32_t)fpage, m, &b.fs[m], &b.fl[m]);
-		/* pretouch: a lap of the ring (overwrite) or of writes and reads (produce/consume) */
+		/* pretouch: a lap of the ring (overwrite), or of writes and reads (pc) */
 		for (uint64_t w = 0; w < 2 * ring / 16; w++) {
 			if (evr_flight_write(b.fl[m], BENCH_ID, &w, sizeof(w)))
 				drain_flight(b.fl[m]);

@@ -328,14 +328,16 @@ static void *read_flight(struct stream *s)
 		/* not fatal, counted and reported: the figure still says what the ring did */
 		if (seq < expect) {
 			if (!s->stale++)
-				fprintf(stderr, "bench: W2 %s payload=%zu: record %llu again after %llu\n",
+				fprintf(stderr,
+					"bench: W2 %s payload=%zu: record %llu again after %llu\n",
 					impl_names[s->impl], s->len, (unsigned long long)seq,
 					(unsigned long long)expect - 1);
 			continue;
 		}
 		if (!ow && seq != expect) {
 			if (!s->unannounced++)
-				fprintf(stderr, "bench: W2 %s payload=%zu: record %llu after %llu\n",
+				fprintf(stderr,
+					"bench: W2 %s payload=%zu: record %llu after %llu\n",
 					impl_names[s->impl], s->len, (unsigned long long)seq,
 					(unsigned long long)expect - 1);
 		}
@@ -455,11 +457,11 @@ static double run_once(struct stream *s, int *pinned)
 				"bench: W2 %s payload=%zu: WRONG: %llu refused, ring counted %llu, "
 				"LOST said %llu; %llu read (%llu again) + %llu overwritten (LOST "
 				"said %llu) of %llu\n",
-				  impl_names[s->impl], s->len, (unsigned long long)s->enospc,
-				  (unsigned long long)(st1.lost - st0.lost),
-				  (unsigned long long)s->lost_seen, (unsigned long long)s->nread,
-				  (unsigned long long)s->stale, (unsigned long long)s->ow_ring, (unsigned long long)s->ow_seen,
-				  (unsigned long long)s->n);
+				impl_names[s->impl], s->len, (unsigned long long)s->enospc,
+				(unsigned long long)(st1.lost - st0.lost),
+				(unsigned long long)s->lost_seen, (unsigned long long)s->nread,
+				(unsigned long long)s->stale, (unsigned long long)s->ow_ring,
+				(unsigned long long)s->ow_seen, (unsigned long long)s->n);
 		if (s->impl == IMPL_FLIGHT_OW)
 			return (double)s->nread * 1e3 / (double)(s->t1 - s->t0);
 	}
@@ -633,9 +635,10 @@ int main(void)
 				(unsigned long long)disturbed[i]);
 	for (int i = 0; i < NR_IMPLS; i++)
 		if (flight_stale[i] || flight_unannounced[i])
-			fprintf(stderr, "bench: W2 %s: WRONG: %llu records read again, %llu sequence "
-				"skipped without LOST records to match by the end\n", impl_names[i],
-				(unsigned long long)flight_stale[i],
+			fprintf(stderr,
+				"bench: W2 %s: WRONG: %llu records read again, %llu sequence "
+				"skipped without LOST records to match by the end\n",
+				impl_names[i], (unsigned long long)flight_stale[i],
 				(unsigned long long)flight_unannounced[i]);
 	for (int pi = 0; pi < nr_payloads && rounds > 0; pi++)
 		for (int i = 0; i < NR_IMPLS; i++)

@@ -115,7 +115,8 @@ struct w3 {
 
 	/* written by the reader only */
 	uint64_t progress __attribute__((aligned(64))); /* bumped once per batch: room was freed */
-	uint64_t freed[NW][8] __attribute__((aligned(64))); /* ck/urcu: consumed per writer, [i][0] */
+	uint64_t freed[NW][8]
+		__attribute__((aligned(64))); /* ck/urcu: consumed per writer, [i][0] */
 	uint64_t t0 __attribute__((aligned(64)));
 	uint64_t t1;
 	uint64_t lost_seen;
@@ -268,8 +269,8 @@ static void *writer(void *arg)
 			wait_room(s, seen, &spins);
 		}
 		if (err) {
-			snprintf(w->err, sizeof(w->err), "writer %d, write of record %llu: %d", w->id,
-				 (unsigned long long)seq, err);
+			snprintf(w->err, sizeof(w->err), "writer %d, write of record %llu: %d",
+				 w->id, (unsigned long long)seq, err);
 			__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED);
 			return NULL;
 		}
@@ -324,7 +325,8 @@ static inline uint64_t remaining(struct w3 *s, const uint64_t *expect)
 /* An evring record: LOST records are retried writes (counted, not missing). */
 static inline int check_evring(struct w3 *s, uint64_t *expect, const struct evr_record *rec)
 {
-	if (!rec->is_app && rec->type == EVR_TYPE_LOST && rec->len >= sizeof(struct evr_lost_body)) {
+	if (!rec->is_app && rec->type == EVR_TYPE_LOST &&
+	    rec->len >= sizeof(struct evr_lost_body)) {
 		struct evr_lost_body lost;
 
 		memcpy(&lost, rec->data, sizeof(lost));
@@ -473,7 +475,8 @@ static void read_urcu(struct w3 *s, uint64_t *expect)
 
 	while (remaining(s, expect)) {
 		__cds_wfcq_init(&lh, &lt);
-		if (__cds_wfcq_splice_blocking(&lh, &lt, &s->qh, &s->qt) == CDS_WFCQ_RET_SRC_EMPTY) {
+		if (__cds_wfcq_splice_blocking(&lh, &lt, &s->qh, &s->qt) ==
+		    CDS_WFCQ_RET_SRC_EMPTY) {
 			give_back(s, expect);
 			if (stopped(s))
 				return;
@@ -656,7 +659,8 @@ int main(void)
 	}
 #else
 	{
-		EVR_OPTS(evr_ring_opts, o, .data_size = ring, .flags = EVR_RING_MIRROR | EVR_RING_MULTI);
+		EVR_OPTS(evr_ring_opts, o, .data_size = ring,
+			 .flags = EVR_RING_MIRROR | EVR_RING_MULTI);
 
 		err = evr_ring_create(&o, &s->mring);
 		if (!err)
@@ -720,7 +724,8 @@ int main(void)
 					continue;
 				s->impl = impl;
 				s->slot_size = impl == IMPL_URCU
-						       ? (sizeof(struct wfcq_rec) + s->len + 7) & ~7ul
+						       ? (sizeof(struct wfcq_rec) + s->len + 7) &
+								 ~7ul
 						       : bench_rec_size(s->len);
 				s->pool_n = pool_bytes / s->slot_size;
 				v = run_once(s, &pinned);
@@ -729,7 +734,8 @@ int main(void)
 					settle(s);
 #endif
 				if (!pinned && !warned++)
-					fprintf(stderr, "bench: W3: could not pin, running unpinned\n");
+					fprintf(stderr,
+						"bench: W3: could not pin, running unpinned\n");
 				if (round < 0)
 					continue;
 				snprintf(extra, sizeof(extra),
@@ -755,7 +761,8 @@ int main(void)
 		evr_chan_reader_get_stats(s->crd[IMPL_THREAD], &st);
 		if (st.fallback_writes)
 			fprintf(stderr,
-				"bench: W3 evring-thread: %llu writes went to the shared fallback\n",
+				"bench: W3 evring-thread: %llu writes went to the shared "
+				"fallback\n",
 				(unsigned long long)st.fallback_writes);
 		for (int i = IMPL_SHARED; i <= IMPL_THREAD; i++) {
 			evr_chan_reader_destroy(s->crd[i]);

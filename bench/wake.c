@@ -200,8 +200,8 @@ static void run_wake(int wcpu, int rcpu)
 			t1 = bench_now_ns();
 			__atomic_store_n(&sh->r_sleeping, 0, __ATOMIC_RELAXED);
 			if (ret < (int)wm)
-				bench_die("WAKE: evr_reader_wait returned %d (timeout, sample %u)", ret,
-					  i);
+				bench_die("WAKE: evr_reader_wait returned %d (timeout, sample %u)",
+					  ret, i);
 			if (evr_reader_begin(rd) <= 0 || evr_reader_next(rd, &rec) != 1 ||
 			    !rec.is_app || rec.len < 8)
 				bench_die("WAKE: no stamped record after the wakeup");
@@ -295,7 +295,8 @@ static uint64_t commit_run(struct commit_ring *cr, const uint8_t *src, size_t le
 		t1 = bench_now_ns();
 		drain(cr->rd);
 		if (err)
-			bench_die("COMMIT: a write into a ring that cannot be full failed (%d)", err);
+			bench_die("COMMIT: a write into a ring that cannot be full failed (%d)",
+				  err);
 		ns += t1 - t0;
 		n -= k;
 	}
@@ -355,7 +356,8 @@ static void run_commit(int cpu)
 				bench_die("COMMIT: payload %zu does not fit a batch", len);
 			for (int j = 0; j < NR_CM; j++) {
 				int k = (j + round + 1) % NR_CM;
-				double ns = (double)commit_run(&cr[k], src, len, n, batch) / (double)n;
+				double ns =
+					(double)commit_run(&cr[k], src, len, n, batch) / (double)n;
 
 				if (round < 0)
 					continue;
@@ -366,7 +368,8 @@ static void run_commit(int cpu)
 					 (unsigned long long)(k == CM_NOWAKE ? ring : wm),
 					 (unsigned long long)batch_bytes, (unsigned long long)bytes,
 					 pinned);
-				bench_sample("COMMIT", cm_names[k], len, round, ns, "ns/rec", extra);
+				bench_sample("COMMIT", cm_names[k], len, round, ns, "ns/rec",
+					     extra);
 			}
 		}
 	}
@@ -380,14 +383,15 @@ static void run_commit(int cpu)
 			p10 = quantile(v[k][pi], (size_t)rounds, 0.1, 1);
 			p90 = quantile(v[k][pi], (size_t)rounds, 0.9, 1);
 			printf("BENCH workload=COMMIT impl=%s payload=%zu value=%.3f unit=ns/rec "
-			       "p10=%.3f p90=%.3f rounds=%ld ring=%llu wm=%llu batch=%llu pinned=%d\n",
+			       "p10=%.3f p90=%.3f rounds=%ld ring=%llu wm=%llu batch=%llu "
+			       "pinned=%d\n",
 			       cm_names[k], payloads[pi], med[k], p10, p90, rounds,
 			       (unsigned long long)ring,
 			       (unsigned long long)(k == CM_NOWAKE ? ring : wm),
 			       (unsigned long long)batch_bytes, pinned);
 		}
-		printf("RATIO COMMIT payload=%zu nowaiter/nowake=%.2f (target <= 1.05)\n", payloads[pi],
-		       med[CM_NOWAITER] / med[CM_NOWAKE]);
+		printf("RATIO COMMIT payload=%zu nowaiter/nowake=%.2f (target <= 1.05)\n",
+		       payloads[pi], med[CM_NOWAITER] / med[CM_NOWAKE]);
 	}
 	for (int k = 0; k < NR_CM; k++)
 		evr_reader_destroy(cr[k].rd);

@@ -192,7 +192,8 @@ static void __attribute__((noreturn)) child_main(int sfd, int cmd_fd, int res_fd
 	if (!err)
 		err = evr_session_get_ring(ws, 0, &s.ring);
 	if (err) {
-		fprintf(stderr, "bench: xproc writer: opening the session: %s\n", evr_strerror(err));
+		fprintf(stderr, "bench: xproc writer: opening the session: %s\n",
+			evr_strerror(err));
 		_exit(1);
 	}
 	pinned = bench_pin(cpu) == 0;
@@ -380,27 +381,33 @@ int main(void)
 
 					if (write(x ? cmd_pipe[1] : icmd_pipe[1], &c, sizeof(c)) !=
 					    (ssize_t)sizeof(c))
-						bench_die("W2 %s: the writer is gone", impl_names[impl]);
+						bench_die("W2 %s: the writer is gone",
+							  impl_names[impl]);
 					t1 = read_stream(x ? xrd : ird, ln, len, n, &lost, rerr,
 							 sizeof(rerr));
 					if (read(x ? res_pipe[0] : ires_pipe[0], &done, 1) != 1)
-						bench_die("W2 %s: the writer died", impl_names[impl]);
+						bench_die("W2 %s: the writer died",
+							  impl_names[impl]);
 					pinned = ln->wpinned && pinned_all;
 				}
 				if (ln->werr[0] || rerr[0] || !t1)
-					bench_die("W2 %s payload=%zu: %s%s%s", impl_names[impl], len,
-						  ln->werr, ln->werr[0] && rerr[0] ? "; " : "", rerr);
+					bench_die("W2 %s payload=%zu: %s%s%s", impl_names[impl],
+						  len, ln->werr, ln->werr[0] && rerr[0] ? "; " : "",
+						  rerr);
 				mrec = (double)n * 1e3 / (double)(t1 - ln->t0);
 				/*
 				 * Both sides busy-poll: a round where either got less than its CPU
 				 * (other load on the machine) measures the scheduler, not the ring.
 				 */
-				cpu = (double)(ln->wcpu_ns < ln->rcpu_ns ? ln->wcpu_ns : ln->rcpu_ns) /
+				cpu = (double)(ln->wcpu_ns < ln->rcpu_ns ? ln->wcpu_ns
+									 : ln->rcpu_ns) /
 				      (double)(t1 - ln->t0);
 				lost_recs[impl] += lost;
 				if (!pinned && pinned_all) {
-					fprintf(stderr, "bench: xproc: could not pin to CPUs %d and %d, "
-							"running unpinned\n", wcpu, rcpu);
+					fprintf(stderr,
+						"bench: xproc: could not pin to CPUs %d and %d, "
+						"running unpinned\n",
+						wcpu, rcpu);
 					pinned_all = 0;
 				}
 				if (round < 0)
@@ -413,11 +420,11 @@ int main(void)
 					snprintf(extra, sizeof(extra),
 						 "ring=%llu bytes=%llu records=%llu onfull=retry "
 						 "lost_records=%llu pinned=%d cpu=%.2f",
-						 (unsigned long long)ring, (unsigned long long)bytes,
-						 (unsigned long long)n, (unsigned long long)lost,
-						 pinned, cpu);
-					bench_sample("W2", impl_names[impl], len, round, mrec, "Mrec/s",
-						     extra);
+						 (unsigned long long)ring,
+						 (unsigned long long)bytes, (unsigned long long)n,
+						 (unsigned long long)lost, pinned, cpu);
+					bench_sample("W2", impl_names[impl], len, round, mrec,
+						     "Mrec/s", extra);
 				}
 			}
 		}
@@ -450,15 +457,16 @@ int main(void)
 			p10 = quantile(use, nu, 0.1);
 			p90 = quantile(use, nu, 0.9);
 			med[impl] = quantile(use, nu, 0.5);
-			printf("BENCH workload=W2 impl=%s payload=%zu value=%.2f unit=Mrec/s p10=%.2f "
+			printf("BENCH workload=W2 impl=%s payload=%zu value=%.2f unit=Mrec/s "
+			       "p10=%.2f "
 			       "p90=%.2f rounds=%d clean=%d/%ld ring=%llu bytes=%llu pinned=%d "
 			       "lost_records=%llu\n",
 			       impl_names[impl], payloads[pi], med[impl], p10, p90, nu, nc, rounds,
 			       (unsigned long long)ring, (unsigned long long)bytes, pinned_all,
 			       (unsigned long long)lost_recs[impl]);
 		}
-		printf("RATIO W2 payload=%zu evring-xproc/evring=%.2f (target >= 0.9)\n", payloads[pi],
-		       med[IMPL_XPROC] / med[IMPL_INPROC]);
+		printf("RATIO W2 payload=%zu evring-xproc/evring=%.2f (target >= 0.9)\n",
+		       payloads[pi], med[IMPL_XPROC] / med[IMPL_INPROC]);
 	}
 	evr_reader_destroy(xrd);
 	evr_reader_destroy(ird);

@@ -272,7 +272,8 @@ static void seed_flight(const char *name, uint32_t nr_rings, uint32_t flags, uin
 			for (uint32_t k = 0; k < len; k++)
 				pay[k] = (uint8_t)(i * 31 + k);
 			if (i >= writes && i < writes + reads) {
-				evr_flight_read(f, &rec); /* the reader takes a page: recovery skips it */
+				evr_flight_read(
+					f, &rec); /* the reader takes a page: recovery skips it */
 				continue;
 			}
 			evr_flight_write(f, i % 5, pay, len);

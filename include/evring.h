@@ -292,12 +292,12 @@ EVR_API int evr_reader_get_fd(struct evr_reader *rd);
 
 struct evr_session_opts {
 	size_t sz;
-	const char *name; /* NULL: an anonymous memfd; else a POSIX shm name "/x", made O_EXCL 0600 */
+	const char *name; /* NULL: anonymous memfd; else a POSIX shm name "/x", O_EXCL 0600 */
 	uint32_t nr_rings; /* 1..EVR_SESSION_MAX_RINGS */
 	uint32_t ring_flags; /* EVR_RING_OVERWRITE or EVR_RING_MULTI or 0; always mirrored; or
 				EVR_RING_FLIGHT [| EVR_RING_OVERWRITE] [| EVR_RING_STAMP] */
-	uint64_t data_size; /* per ring: power of two, page size..1 GiB (flight: the ring's pages) */
-	uint32_t flight_page_size; /* flight rings: bytes per page, power of two 256..64 KiB; 0 4096 */
+	uint64_t data_size; /* per ring: power of two, page size..1 GiB (flight: all its pages) */
+	uint32_t flight_page_size; /* flight: bytes per page, power of two 256..64 KiB; 0: 4096 */
 	uint32_t pad;
 };
 

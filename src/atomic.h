@@ -76,7 +76,10 @@ static inline uint64_t local_cmpxchg(uint64_t *p, uint64_t old, uint64_t new)
 {
 	uint64_t prev;
 
-	__asm__ __volatile__("cmpxchgq %2, %1" : "=a"(prev), "+m"(*p) : "r"(new), "0"(old) : "memory");
+	__asm__ __volatile__("cmpxchgq %2, %1"
+			     : "=a"(prev), "+m"(*p)
+			     : "r"(new), "0"(old)
+			     : "memory");
 	return prev;
 }
 

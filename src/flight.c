@@ -293,7 +293,8 @@ static int is_reader_page(const struct evr_flight *f, uint32_t c)
 {
 	uint32_t p = READ_ONCE(f->desc[c].prev);
 
-	return p >= f->nr || EVR_FL_TARGET(__atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE)) != c;
+	return p >= f->nr ||
+	       EVR_FL_TARGET(__atomic_load_n(&f->desc[p].link, __ATOMIC_ACQUIRE)) != c;
 }
 
 /*
@@ -358,10 +359,10 @@ static void set_commit_to_write(struct evr_flight *f)
 			/*
 			 * Publish each move, and before our own copy moves: a reader that sees the
 			 * commit page leave @c may take @c as final (it is), and a handler that
-			 * interrupts us between the two stores still guards the older page. Published
-			 * once per round instead, a handler could push the head past a commit page the
-			 * reader still believes, and the reader would swap pages not yet committed
-			 * (models/flight.pml, FIX_PUBLISH).
+			 * interrupts us between the two stores still guards the older page.
+			 * Published once per round instead, a handler could push the head past a
+			 * commit page the reader still believes, and the reader would swap pages
+			 * not yet committed (models/flight.pml, FIX_PUBLISH).
 			 */
 			/* pairs with load_acquire(commit_page) in swap_in() (F2) */
 			store_release(&f->fc->commit_page, n);
@@ -1102,8 +1103,9 @@ static int swap_in(struct evr_flight *f)
 #endif
 		/* acq_rel: only while the link still says HEAD (F3) */
 		if (__atomic_compare_exchange_n(&f->desc[p].link, &want,
-						EVR_FL_LINK(r, EVR_FL_NORMAL) | EVR_FL_NEXT_TAG(want), 0,
-						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+						EVR_FL_LINK(r, EVR_FL_NORMAL) |
+							EVR_FL_NEXT_TAG(want),
+						0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
 			WRITE_ONCE(f->desc[n].prev, r);
 			f->head_hint = n;
 			WRITE_ONCE(f->fc->head_hint, n);
@@ -1306,7 +1308,7 @@ static int walk(const struct view *v, uint8_t *buf, uint64_t *scratch, struct ru
 		p->start = 0;
 		nrun++;
 		if (i == rp) {
-			/* the reader's page: what it consumed is gone, and so is all that is older */
+			/* the reader's page: what it consumed is gone, and all that is older */
 			uint32_t rd = READ_ONCE(v->desc[i].read);
 
 			p->start = rd <= p->commit ? rd & ~7u : p->commit;
@@ -1451,12 +1453,13 @@ int evr_flight_recover(const void *image, size_t len, evr_record_fn fn, void *ar
 		v.psize = ps;
 		v.dsize = ps - HDR;
 		v.ring = i;
-		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC || READ_ONCE(c->kind) != EVR_KIND_FLIGHT ||
-		    READ_ONCE(v.fc->page_size) != ps || READ_ONCE(v.fc->nr_pages) != v.nr ||
-		    READ_ONCE(v.fc->desc_offset) != page ||
+		if (READ_ONCE(c->magic) != EVR_CTRL_MAGIC ||
+		    READ_ONCE(c->kind) != EVR_KIND_FLIGHT || READ_ONCE(v.fc->page_size) != ps ||
+		    READ_ONCE(v.fc->nr_pages) != v.nr || READ_ONCE(v.fc->desc_offset) != page ||
 		    READ_ONCE(v.fc->pages_offset) != READ_ONCE(c->data_offset) ||
 		    READ_ONCE(c->data_offset) !=
-			    page + ((v.nr * sizeof(struct evr_flight_desc) + page - 1) & ~(page - 1))) {
+			    page + ((v.nr * sizeof(struct evr_flight_desc) + page - 1) &
+				    ~(page - 1))) {
 			tmp.bad++;
 			continue;
 		}

@@ -122,8 +122,8 @@ EVR_HIDDEN void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t si
 EVR_HIDDEN void evr__ring_take_writer(struct evr_ring *r);
 EVR_HIDDEN void evr__ring_set_flags(struct evr_ring *r, uint32_t flags);
 /* a record whose body starts with a u64 timestamp (misc EVR_MISC_TIME) */
-EVR_HIDDEN int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp, const void *data,
-				  size_t len);
+EVR_HIDDEN int evr__ring_write_ts(struct evr_ring *r, uint32_t type, uint64_t stamp,
+				  const void *data, size_t len);
 
 /* wait.c: the writer's slow path, when a watermark may be unread, or on flush */
 EVR_HIDDEN void evr__wake_slow(struct evr_ring *r, uint64_t head, int force);

@@ -64,7 +64,8 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 	int reloads = 0;
 	uint8_t *p;
 
-	if (unlikely(len > EVR_PAYLOAD_MAX || evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
+	if (unlikely(len > EVR_PAYLOAD_MAX ||
+		     evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
 		__atomic_fetch_add(&c->err_msgsize, 1, __ATOMIC_RELAXED);
 		return -EMSGSIZE;
 	}
@@ -114,7 +115,8 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 
 		if (n) {
 			memcpy(p + sizeof(struct evr_record_header), &b, sizeof(b));
-			publish((uint64_t *)p, hdr_word(EVR_TYPE_LOST, EVR_MISC_EVRING, EVR_LOST_SIZE));
+			publish((uint64_t *)p,
+				hdr_word(EVR_TYPE_LOST, EVR_MISC_EVRING, EVR_LOST_SIZE));
 		} else {
 			publish((uint64_t *)p, hdr_word(EVR_TYPE_PAD, 0, EVR_LOST_SIZE));
 		}
@@ -128,7 +130,9 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 	}
 	/* relaxed: the reader treats BUSY like 0, so this store needs no order of its own */
 	WRITE_ONCE(*(uint64_t *)p,
-		   hdr_word(type, EVR_MISC_BUSY | (uint32_t)(size - sizeof(struct evr_record_header) - len),
+		   hdr_word(type,
+			    EVR_MISC_BUSY |
+				    (uint32_t)(size - sizeof(struct evr_record_header) - len),
 			    size));
 	s->hdr = p;
 	s->data = p + sizeof(struct evr_record_header);

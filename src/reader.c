@@ -59,7 +59,8 @@ static int check_opts(const struct evr_reader_opts *opts)
 }
 
 int evr_reader_create_raw(struct evr_ctrl *ctrl, void *data, uint64_t data_size, bool mirror,
-			  bool backward, const struct evr_reader_opts *opts, struct evr_reader **out)
+			  bool backward, const struct evr_reader_opts *opts,
+			  struct evr_reader **out)
 {
 	struct evr_reader *rd;
 	int err;
@@ -267,7 +268,8 @@ static int next_backward(struct evr_reader *rd, struct evr_record *rec)
 		}
 		h = peek(rd, pos);
 		if (h.size < sizeof(h) || h.size % EVR_RECORD_ALIGN || h.size > rd->end - pos) {
-			rd->tail = rd->end; /* the snapshot's natural end: unwritten or overwritten */
+			/* the snapshot's natural end: unwritten or overwritten */
+			rd->tail = rd->end;
 			if (rd->order) /* indexed before: the writer changed it since */
 				return corrupt(rd, 0);
 			return 0;
@@ -302,7 +304,7 @@ static int next_multi(struct evr_reader *rd, struct evr_record *rec)
 		if (h.misc & EVR_MISC_BUSY)
 			return 0;
 		if (h.size < sizeof(h) || h.size % EVR_RECORD_ALIGN || h.size > rd->size - used) {
-			/* resynchronise at the writers' reserve position; what lies between is lost */
+			/* resynchronise at the writers' reserve position; what is between: lost */
 			uint64_t to = READ_ONCE(rd->ctrl->prod_head);
 
 			if (to - rd->pub_tail > rd->size || to - pos > rd->size ||

@@ -20,10 +20,10 @@
 #include "internal.h"
 
 /* The first 1088 bytes of the control page are struct perf_event_mmap_page. */
-#define EVR_SAME_FIELD(f)                                                                        \
-	_Static_assert(offsetof(struct evr_ctrl, f) == offsetof(struct perf_event_mmap_page, f) &&    \
-			       sizeof(((struct evr_ctrl *)0)->f) ==                                   \
-				       sizeof(((struct perf_event_mmap_page *)0)->f),                 \
+#define EVR_SAME_FIELD(f)                                                                          \
+	_Static_assert(offsetof(struct evr_ctrl, f) == offsetof(struct perf_event_mmap_page, f) && \
+			       sizeof(((struct evr_ctrl *)0)->f) ==                                \
+				       sizeof(((struct perf_event_mmap_page *)0)->f),              \
 		       "evr_ctrl." #f " must match perf_event_mmap_page")
 EVR_SAME_FIELD(version);
 EVR_SAME_FIELD(compat_version);
@@ -366,7 +366,8 @@ static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uin
 	uint32_t size, need, nest, off;
 	struct evr_record_header *h;
 
-	if (unlikely(len > EVR_PAYLOAD_MAX || evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
+	if (unlikely(len > EVR_PAYLOAD_MAX ||
+		     evr__record_size(len) + EVR_LOST_SIZE > r->data_size)) {
 		local_add(&c->err_msgsize, 1);
 		return -EMSGSIZE;
 	}
@@ -443,7 +444,7 @@ static __attribute__((always_inline)) inline int reserve(struct evr_ring *r, uin
 	/* [pos, pos + need) is ours: forward it is [head, new), backward [new, head). */
 	pos = (r->flags & EVR_RING_OVERWRITE) ? new : head;
 	if (pend) {
-		/* Forward, the LOST record comes first; backward it sits after (older than) ours. */
+		/* Forward, the LOST record comes first; backward it sits after (older than) ours */
 		if (r->flags & EVR_RING_OVERWRITE) {
 			put_lost(r, pos + size);
 		} else {
@@ -507,8 +508,9 @@ int evr_ring_reserve(struct evr_ring *r, uint32_t id, size_t len, struct evr_slo
 	if (unlikely(!r || !s || id > EVR_APP_ID_MAX))
 		return -EINVAL;
 	if (unlikely(r->flags & SLOW_FLAGS))
-		return (r->flags & EVR__RING_RDONLY) ? -EINVAL :
-						       evr__mp_reserve(r, EVR_TYPE_APP + id, len, s, 1);
+		return (r->flags & EVR__RING_RDONLY)
+			       ? -EINVAL
+			       : evr__mp_reserve(r, EVR_TYPE_APP + id, len, s, 1);
 	return reserve(r, EVR_TYPE_APP + id, len, s, 1);
 }
 
@@ -666,8 +668,8 @@ static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, 
 			(ts ? EVR_MISC_TIME : 0)) << 32 |
 	     (uint64_t)size << 48;
 	memcpy(h, &hw, sizeof(hw));
-	if (body & (EVR_RECORD_ALIGN - 1))
-		memset(h + size - EVR_RECORD_ALIGN, 0, EVR_RECORD_ALIGN); /* padding, then payload */
+	if (body & (EVR_RECORD_ALIGN - 1)) /* the padding first; the payload may overlap it */
+		memset(h + size - EVR_RECORD_ALIGN, 0, EVR_RECORD_ALIGN);
 	h += sizeof(struct evr_record_header);
 	if (ts) {
 		memcpy(h, &stamp, sizeof(stamp));

@@ -261,7 +261,8 @@ int evr__session_create(const struct evr_session_opts *o, const uint32_t *ring_f
 	for (size_t i = sizeof(*o); i < o->sz; i++)
 		if (((const uint8_t *)o)[i])
 			return -EINVAL;
-	if (o->sz >= offsetof(struct evr_session_opts, pad) + 4 && (o->flight_page_size || o->pad)) {
+	if (o->sz >= offsetof(struct evr_session_opts, pad) + 4 &&
+	    (o->flight_page_size || o->pad)) {
 		if (o->pad)
 			return -EINVAL;
 		fps = o->flight_page_size;
@@ -440,7 +441,8 @@ int evr__session_dir(const uint8_t *img, uint64_t size, size_t page,
 	dir_size = READ_ONCE(h->dir_size);
 	if (READ_ONCE(h->size) != size || READ_ONCE(h->page_size) != page || n == 0 ||
 	    n > EVR_SESSION_MAX_RINGS || dir_size % page ||
-	    dir_size < sizeof(*h) + (uint64_t)n * sizeof(struct evr_session_entry) || dir_size > size)
+	    dir_size < sizeof(*h) + (uint64_t)n * sizeof(struct evr_session_entry) ||
+	    dir_size > size)
 		return -EBADMSG;
 	*dir = malloc(n * sizeof(**dir));
 	if (!*dir)

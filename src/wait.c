@@ -199,7 +199,8 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		__atomic_fetch_or(&c->reader_waiting, EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
 		/*
 		 * R: pairs with W in wake_now(). Without membarrier we cannot stand in for the
-		 * writers' fence: then sleep at most POLL_MS at a time (a late wakeup, not a lost one).
+		 * writers' fence: then sleep at most POLL_MS at a time (a late wakeup, not a lost
+		 * one).
 		 */
 		mb_ok = evr__membarrier_all(0) == 0;
 		if (!mb_ok)
@@ -228,7 +229,8 @@ int evr_reader_wait(struct evr_reader *rd, int timeout_ms)
 		}
 		if (ret < 0 && errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT) {
 			ret = -errno;
-			__atomic_fetch_and(&c->reader_waiting, ~EVR_WAITING_FUTEX, __ATOMIC_RELAXED);
+			__atomic_fetch_and(&c->reader_waiting, ~EVR_WAITING_FUTEX,
+					   __ATOMIC_RELAXED);
 			return ret;
 		}
 		rd->st.wakeups++;
@@ -274,6 +276,6 @@ int evr_reader_get_fd(struct evr_reader *rd)
 	__atomic_fetch_or(&rd->ctrl->reader_waiting, EVR_WAITING_POLL, __ATOMIC_RELAXED);
 	/* R: as in evr_reader_wait(); afterwards every writer's wake check sees the bit */
 	if (evr__membarrier_all(0) < 0)
-		smp_mb(); /* R fallback: pairs with W in wake_now() (writers then see the bit late) */
+		smp_mb(); /* R fallback: pairs with W in wake_now() (writers see the bit late) */
 	return r->efd;
 }

@@ -112,7 +112,8 @@ static void bad_create(void)
 	}
 	/* nothing above may have left a channel behind: a named create still succeeds */
 	{
-		EVR_OPTS(evr_chan_opts, o, .policy = EVR_CHAN_PERCPU, .data_size = page, .name = name);
+		EVR_OPTS(evr_chan_opts, o, .policy = EVR_CHAN_PERCPU, .data_size = page,
+			 .name = name);
 
 		err = evr_chan_create(&o, &ch);
 		expect_eq(err, 0);
@@ -293,7 +294,8 @@ static void writes(uint32_t policy)
 		expect_true(rec.is_app, "policy %u record %d: type %u", policy, n, rec.type);
 		expect_true(rec.has_time, "policy %u record %d has no time", policy, n);
 		expect_true(rec.time >= t0 && rec.time <= t1,
-			    "policy %u record %d: time %" PRIu64 " outside [%" PRIu64 ", %" PRIu64 "]",
+			    "policy %u record %d: time %" PRIu64 " outside [%" PRIu64 ", %" PRIu64
+			    "]",
 			    policy, n, rec.time, t0, t1);
 		switch (n) {
 		case 0:

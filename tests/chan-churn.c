@@ -192,8 +192,8 @@ static void check(const struct evr_record *rec)
 			    rec->len);
 		memcpy(&b, rec->data, sizeof(b));
 		if (!b.lost || b.id != rec->ring || b.causes != EVR_LOST_FULL)
-			die("ring %u: bad LOST record (lost %" PRIu64 ", id %" PRIu64 ")", rec->ring,
-			    b.lost, b.id);
+			die("ring %u: bad LOST record (lost %" PRIu64 ", id %" PRIu64 ")",
+			    rec->ring, b.lost, b.id);
 		R.lost += b.lost;
 		R.lost_records++;
 		R.ring_lost[rec->ring] += b.lost;
@@ -209,8 +209,8 @@ static void check(const struct evr_record *rec)
 		die("stream %u seq %" PRIu64 ": length %u", h.stream, h.seq, rec->len);
 	off = t_payload_diff(rec->data, rec->len, R.seed, h.stream, h.seq);
 	if (off >= 0)
-		die("stream %u seq %" PRIu64 " (ring %u): payload byte %ld differs", h.stream, h.seq,
-		    rec->ring, off);
+		die("stream %u seq %" PRIu64 " (ring %u): payload byte %ld differs", h.stream,
+		    h.seq, rec->ring, off);
 	if (!rec->has_time)
 		die("stream %u seq %" PRIu64 ": no time", h.stream, h.seq);
 	s = &R.rs[h.stream];
@@ -314,7 +314,7 @@ static void run(uint32_t nthreads, int unordered, uint64_t seed)
 		/* mostly a few at once; every 256 threads a burst of more than there are slots */
 		uint32_t target = (i / 64) % 4 == 3 ? WINDOW : 4;
 
-		/* a burst holds its first writes: more threads own (or want) a slot than there are */
+		/* a burst holds its first writes: more threads own (or want) a slot than exist */
 		if (i % 256 == 192)
 			__atomic_store_n(&R.hold, 1, __ATOMIC_RELEASE);
 		if (head - tail >= target)
@@ -350,8 +350,8 @@ static void run(uint32_t nthreads, int unordered, uint64_t seed)
 		uint64_t hash = 0;
 
 		if (w->attempted != s->read + w->lost)
-			die("stream %u: written %" PRIu64 " != read %" PRIu64 " + refused %" PRIu64, i,
-			    w->attempted, s->read, w->lost);
+			die("stream %u: written %" PRIu64 " != read %" PRIu64 " + refused %" PRIu64,
+			    i, w->attempted, s->read, w->lost);
 		for (uint64_t q = 0; q < MAX_RECS; q++) {
 			int have = !!(s->bits[q / 64] & (1ull << (q % 64)));
 

@@ -96,8 +96,8 @@ static void accuracy(double seconds, const char *mode)
 			    "%s: %" PRIu64 " samples off CLOCK_MONOTONIC by more than the bound"
 			    " (first: %" PRIu64 " ns; bound there %.0f ns)",
 			    mode, out, first_bad, worst_allowed);
-		expect_true((slope < 0 ? -slope : slope) / 1e3 <= BOUND_PPM, "%s: drift %.3f ppm", mode,
-			    slope / 1e3);
+		expect_true((slope < 0 ? -slope : slope) / 1e3 <= BOUND_PPM, "%s: drift %.3f ppm",
+			    mode, slope / 1e3);
 	}
 }
 
@@ -136,7 +136,8 @@ static void stamps(uint32_t policy, const char *mode)
 				    "EVR_CLOCK=monotonic, yet a TSC conversion is published");
 		else
 			printf("chan-clock: %s: %s\n", mode,
-			       c->time_mult ? "the TSC is in use" : "no invariant TSC: CLOCK_MONOTONIC");
+			       c->time_mult ? "the TSC is in use"
+					    : "no invariant TSC: CLOCK_MONOTONIC");
 	}
 	for (uint64_t i = 0; i < N; i++) {
 		m0[i] = mono();
@@ -154,7 +155,8 @@ static void stamps(uint32_t policy, const char *mode)
 				assert_eq(k, n);
 				if (rec.time < e0[k] || rec.time > e1[k])
 					if (!bad_exact++)
-						t_report(__FILE__, __LINE__, "stamp in evr_clock_now bracket",
+						t_report(__FILE__, __LINE__,
+							 "stamp in evr_clock_now bracket",
 							 "%s policy %u record %" PRIu64 ": %" PRIu64
 							 " not in [%" PRIu64 ", %" PRIu64 "]",
 							 mode, policy, k, rec.time, e0[k], e1[k]);
@@ -166,10 +168,13 @@ static void stamps(uint32_t policy, const char *mode)
 					if (err > max_err)
 						max_err = err;
 					if (err > allowed(m1[k]) && !bad_mono++)
-						t_report(__FILE__, __LINE__, "stamp in CLOCK_MONOTONIC bracket",
+						t_report(__FILE__, __LINE__,
+							 "stamp in CLOCK_MONOTONIC bracket",
 							 "%s policy %u record %" PRIu64 ": %" PRIu64
-							 " vs [%" PRIu64 ", %" PRIu64 "]: %.0f ns off",
-							 mode, policy, k, rec.time, m0[k], m1[k], err);
+							 " vs [%" PRIu64 ", %" PRIu64
+							 "]: %.0f ns off",
+							 mode, policy, k, rec.time, m0[k], m1[k],
+							 err);
 				}
 				n++;
 			}
@@ -200,7 +205,7 @@ int main(int argc, char **argv)
 	for (uint32_t p = EVR_CHAN_SHARED; p <= EVR_CHAN_THREAD; p++)
 		stamps(p, mode);
 	if (!sub) {
-		/* once more with the fallback clock, in a fresh process (calibration is per process) */
+		/* again with the fallback clock, in a fresh process (calibration is per process) */
 		pid_t pid;
 		int status;
 

@@ -261,8 +261,8 @@ int main(void)
 	expect_eq(rs[0].ring, pslot);
 	expect_eq(rs[1].ring, aslot);
 	for (int i = 0; i < 64; i++)
-		expect_true(order_log[i] == 0, "record %d of the merged stream is from stream %d", i,
-			    order_log[i]);
+		expect_true(order_log[i] == 0, "record %d of the merged stream is from stream %d",
+			    i, order_log[i]);
 	if (aslot >= 0) {
 		wait_recycled((uint32_t)aslot, "exited child");
 		expect_eq(owned_by(pid, 0), -1);

@@ -518,14 +518,14 @@ static void run(const struct config *cfg, uint64_t seed, double seconds)
 		uint64_t hash = 0;
 
 		if (w->attempted != s->read + w->lost)
-			die("stream %u: written %" PRIu64 " != read %" PRIu64 " + refused %" PRIu64, i,
-			    w->attempted, s->read, w->lost);
+			die("stream %u: written %" PRIu64 " != read %" PRIu64 " + refused %" PRIu64,
+			    i, w->attempted, s->read, w->lost);
 		for (uint64_t q = 0; q < s->nbits; q++) {
 			int have = !!(s->bits[q / 64] & (1ull << (q % 64)));
 
 			if (have && q >= w->next_seq)
-				die("stream %u: seq %" PRIu64 " read, only %" PRIu64 " written", i, q,
-				    w->next_seq);
+				die("stream %u: seq %" PRIu64 " read, only %" PRIu64 " written", i,
+				    q, w->next_seq);
 			if (!have && q < w->next_seq)
 				hash += seq_hash(i, q);
 		}
@@ -551,23 +551,26 @@ static void run(const struct config *cfg, uint64_t seed, double seconds)
 		    " LOST), bad %" PRIu64,
 		    st.records, R.read, R.lost_records, st.bad);
 	if (st.late != R.late)
-		die("merged order: %" PRIu64 " records went back in time, the reader counted %" PRIu64
-		    " late",
+		die("merged order: %" PRIu64
+		    " records went back in time, the reader counted %" PRIu64 " late",
 		    R.late, st.late);
 	if (R.read && (R.t_min < t0 || R.t_max > t1))
-		die("timestamps [%" PRIu64 ", %" PRIu64 "] outside the run [%" PRIu64 ", %" PRIu64 "]",
+		die("timestamps [%" PRIu64 ", %" PRIu64 "] outside the run [%" PRIu64 ", %" PRIu64
+		    "]",
 		    R.t_min, R.t_max, t0, t1);
 	if (cfg->policy == EVR_CHAN_THREAD) {
 		uint32_t fb = R.nr_slots;
 
 		/* every write that found no slot is counted once: read or lost in the fallback */
 		expect_true(st.fallback_writes == R.ring_app[fb] + R.ring_lost[fb],
-			    "[%s] fallback_writes %" PRIu64 " != records in the fallback ring %" PRIu64
-			    " + lost there %" PRIu64 " (off by %" PRId64 ")",
+			    "[%s] fallback_writes %" PRIu64
+			    " != records in the fallback ring %" PRIu64 " + lost there %" PRIu64
+			    " (off by %" PRId64 ")",
 			    cfg->name, st.fallback_writes, R.ring_app[fb], R.ring_lost[fb],
 			    (int64_t)(st.fallback_writes - R.ring_app[fb] - R.ring_lost[fb]));
-		expect_true(st.fallback_writes > 0, "[%s] %u writers, %u slots, yet no fallback write",
-			    cfg->name, cfg->writers, R.nr_slots);
+		expect_true(st.fallback_writes > 0,
+			    "[%s] %u writers, %u slots, yet no fallback write", cfg->name,
+			    cfg->writers, R.nr_slots);
 		expect_true(st.slots_owned == 0 && st.recycled == R.nr_slots,
 			    "[%s] after every writer exited: %u slots owned, %" PRIu64
 			    " recycled (of %u slots)",
@@ -661,8 +664,9 @@ static void merge_order(int unordered)
 			    rec.ring);
 		memcpy(&v, rec.data, 8);
 		if (!unordered && v != n)
-			die("merge: record %" PRIu64 " is the %" PRIu64 "th written (ring %u, time %"
-			    PRIu64 ", %" PRId64 " ns after the previous one delivered): the merged"
+			die("merge: record %" PRIu64 " is the %" PRIu64
+			    "th written (ring %u, time %" PRIu64 ", %" PRId64
+			    " ns after the previous one delivered): the merged"
 			    " order is not the causal one",
 			    n, v, rec.ring, rec.time, (int64_t)(rec.time - last));
 		if (n && rec.time < last && !unordered)

@@ -143,12 +143,14 @@ int main(void)
 	assert_true(evr_flight_snapshot(f, NULL, NULL, &st) > 0, "snapshot");
 	first = total - (int)st.records;
 	snprintf(summary, sizeof(summary),
-		 "rings 1 records %" PRIu64 " overwritten %" PRIu64 " lost 0 written %d missed %" PRIu64
-		 " bad 0\n", st.records, st.overwritten, total, st.missed);
+		 "rings 1 records %" PRIu64 " overwritten %" PRIu64
+		 " lost 0 written %d missed %" PRIu64 " bad 0\n",
+		 st.records, st.overwritten, total, st.missed);
 	expect_eq(st.overwritten, first);
 	/* a copy in a file, as `cp /dev/shm/NAME` makes */
 	{
-		int in = evr_session_get_fd(s), outfd = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		int in = evr_session_get_fd(s),
+		    outfd = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 		off_t size = lseek(in, 0, SEEK_END);
 		static uint8_t buf[1 << 20];
 

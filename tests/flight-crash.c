@@ -77,8 +77,9 @@ static int check_rec(const struct evr_record *rec, struct seen *sn)
 	}
 	if (h.seq != sn->count && !sn->out_of_order)
 		snprintf(sn->first_bad, sizeof(sn->first_bad),
-			 "record %" PRIu64 " carries seq %" PRIu64 " (page %" PRIu64 " offset %" PRIu64
-			 ")", sn->count, h.seq, rec->pos / PAGE_SIZE, rec->pos % PAGE_SIZE);
+			 "record %" PRIu64 " carries seq %" PRIu64 " (page %" PRIu64
+			 " offset %" PRIu64 ")",
+			 sn->count, h.seq, rec->pos / PAGE_SIZE, rec->pos % PAGE_SIZE);
 	if (h.seq != sn->count)
 		sn->out_of_order++;
 	sn->count++;
@@ -145,8 +146,8 @@ static int contiguous(const uint64_t *s, uint32_t n, uint64_t first, const char 
 	for (uint32_t i = 0; i < n; i++)
 		if (s[i] != first + i) {
 			t_report(__FILE__, __LINE__, what,
-				 "iteration %d: record %u carries seq %" PRIu64 ", want %" PRIu64, it,
-				 i, s[i], first + i);
+				 "iteration %d: record %u carries seq %" PRIu64 ", want %" PRIu64,
+				 it, i, s[i], first + i);
 			return -1;
 		}
 	return 0;
@@ -163,7 +164,8 @@ static int mid_push(const uint8_t *img, size_t len)
 	const struct evr_session_hdr *h = (const void *)img;
 	const struct evr_session_entry *e = &h->entries[0];
 	const struct evr_ctrl *c = (const void *)(img + e->offset);
-	const struct evr_flight_ctrl *fc = (const void *)((const uint8_t *)c + EVR_FLIGHT_CTRL_OFFSET);
+	const struct evr_flight_ctrl *fc =
+		(const void *)((const uint8_t *)c + EVR_FLIGHT_CTRL_OFFSET);
 	const struct evr_flight_desc *d = (const void *)((const uint8_t *)c + fc->desc_offset);
 
 	(void)len;
@@ -255,7 +257,7 @@ dead:
 	expect_eq(k, rec.n);
 	assert_true(rec.count < MAX_RECS, "a ring of %u pages holds %" PRIu64 " records", NR_PAGES,
 		    rec.count);
-	/* what was read, then what is recovered: one run with no hole, ending at last or last + 1 */
+	/* what was read, then what is recovered: one run, no hole, ending at last or last + 1 */
 	expect_true(rd.out_of_order == 0,
 		    "iteration %d: read live: %" PRIu64 " records out of order, the first: %s", it,
 		    rd.out_of_order, rd.first_bad);
@@ -271,7 +273,8 @@ dead:
 		tt->plus_one++;
 	/* written is published after the record's commit, the child's count after that */
 	expect_true(st.written >= last && st.written <= oldest + rec.n,
-		    "iteration %d: written %" PRIu64 ", committed %" PRIu64 ", recovered to %" PRIu64,
+		    "iteration %d: written %" PRIu64 ", committed %" PRIu64
+		    ", recovered to %" PRIu64,
 		    it, st.written, last, oldest + rec.n);
 	if (overwrite) {
 		/*
@@ -307,8 +310,8 @@ dead:
 		expect_eq(dr.torn + rd.torn, 0);
 		expect_true(dr.n <= rec.n && !memcmp(dr.seq, rec.seq, dr.n * sizeof(uint64_t)),
 			    "iteration %d: drained %u records, recovered %u", it, dr.n, rec.n);
-		expect_true(rd.lost + dr.lost <= st.lost, "LOST records say %" PRIu64 " of %" PRIu64,
-			    rd.lost + dr.lost, st.lost);
+		expect_true(rd.lost + dr.lost <= st.lost,
+			    "LOST records say %" PRIu64 " of %" PRIu64, rd.lost + dr.lost, st.lost);
 		tt->consumed += rd.count;
 	}
 	tt->iters++;

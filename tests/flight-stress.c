@@ -433,7 +433,8 @@ static void writer_errors(void)
 		    h->entries[0].offset);
 	fc = (const void *)((const uint8_t *)m + h->entries[0].offset + EVR_FLIGHT_CTRL_OFFSET);
 	if (fc->err_corrupt || fc->err_msgsize || fc->err_nest)
-		die("writer error counters: corrupt %" PRIu64 ", msgsize %" PRIu64 ", nest %" PRIu64,
+		die("writer error counters: corrupt %" PRIu64 ", msgsize %" PRIu64
+		    ", nest %" PRIu64,
 		    fc->err_corrupt, fc->err_msgsize, fc->err_nest);
 	munmap(m, len);
 }
@@ -453,15 +454,16 @@ static void conserve(void)
 		uint64_t gone;
 
 		if (w->next_seq < s->next)
-			die("stream %u: read seq %" PRIu64 " never written (%" PRIu64 " attempted)", i,
-			    s->next - 1, w->next_seq);
+			die("stream %u: read seq %" PRIu64 " never written (%" PRIu64 " attempted)",
+			    i, s->next - 1, w->next_seq);
 		if (w->attempted < s->read + w->lost)
-			die("stream %u: attempted %" PRIu64 " < read %" PRIu64 " + refused %" PRIu64,
+			die("stream %u: attempted %" PRIu64 " < read %" PRIu64
+			    " + refused %" PRIu64,
 			    i, w->attempted, s->read, w->lost);
 		gone = w->attempted - s->read - w->lost; /* overwritten: only in overwrite mode */
 		if (!ow && gone)
-			die("stream %u: attempted %" PRIu64 " != read %" PRIu64 " + refused %" PRIu64
-			    " in produce/consume mode",
+			die("stream %u: attempted %" PRIu64 " != read %" PRIu64
+			    " + refused %" PRIu64 " in produce/consume mode",
 			    i, w->attempted, s->read, w->lost);
 		if (s->gaps + (w->next_seq - s->next) != gone + w->lost)
 			die("stream %u: sequence gaps %" PRIu64 " != overwritten %" PRIu64
@@ -479,13 +481,14 @@ static void conserve(void)
 		    st.written, committed, st.lost, refused);
 	if (committed != R.o.read + st.overwritten)
 		die("conservation: written %" PRIu64 " != read %" PRIu64 " + overwritten %" PRIu64
-		    " (the streams' sequence gaps say %" PRIu64 " overwritten, the LOST records %" PRIu64
-		    ")",
+		    " (the streams' sequence gaps say %" PRIu64
+		    " overwritten, the LOST records %" PRIu64 ")",
 		    committed, R.o.read, st.overwritten, extra, R.la.sum - refused);
 	if (attempted != R.o.read + R.la.sum || R.la.sum != st.overwritten + st.lost ||
 	    gaps != R.la.sum)
-		die("conservation: attempted %" PRIu64 ", read %" PRIu64 ", LOST records' sum %" PRIu64
-		    " (overwritten only %" PRIu64 ", refused only %" PRIu64 ", both %" PRIu64
+		die("conservation: attempted %" PRIu64 ", read %" PRIu64
+		    ", LOST records' sum %" PRIu64 " (overwritten only %" PRIu64
+		    ", refused only %" PRIu64 ", both %" PRIu64
 		    "), ring counters overwritten %" PRIu64 " + lost %" PRIu64
 		    ", sequence gaps %" PRIu64,
 		    attempted, R.o.read, R.la.sum, R.la.only_ow, R.la.only_full, R.la.mixed,

@@ -105,7 +105,8 @@ static void check_open_intact(const char *when)
 			continue;
 		off = t_payload_diff(x->slot.data, x->len, t_seed, 0, x->seq);
 		if (off >= 0)
-			die("model", "round %u, %s: open reservation seq %" PRIu64 " at pos 0x%" PRIx64
+			die("model",
+			    "round %u, %s: open reservation seq %" PRIu64 " at pos 0x%" PRIx64
 			    " changed at payload byte %ld",
 			    M.round, when, x->seq, x->pos, off);
 	}
@@ -138,14 +139,15 @@ static void model_drain(const char *when)
 			x = ent(M.lo++);
 			if (rec.pos != x->pos)
 				die("model",
-				    "round %u, %s: record at pos 0x%" PRIx64 ", expected seq %" PRIu64
-				    " at 0x%" PRIx64,
+				    "round %u, %s: record at pos 0x%" PRIx64
+				    ", expected seq %" PRIu64 " at 0x%" PRIx64,
 				    M.round, when, rec.pos, x->seq, x->pos);
 			if (x->lost) {
 				struct evr_lost_body b;
 
 				if (rec.is_app || rec.type != EVR_TYPE_LOST || rec.len < sizeof(b))
-					die("model", "round %u: expected a LOST record at 0x%" PRIx64,
+					die("model",
+					    "round %u: expected a LOST record at 0x%" PRIx64,
 					    M.round, x->pos);
 				memcpy(&b, rec.data, sizeof(b));
 				if (b.lost != x->seq)
@@ -159,7 +161,8 @@ static void model_drain(const char *when)
 
 				if (!rec.is_app || rec.type != 0 || rec.len != x->len)
 					die("model",
-					    "round %u: at 0x%" PRIx64 " type %u app %d len %u, expected "
+					    "round %u: at 0x%" PRIx64
+					    " type %u app %d len %u, expected "
 					    "seq %" PRIu64 " of %u bytes",
 					    M.round, x->pos, rec.type, rec.is_app, rec.len, x->seq,
 					    x->len);
@@ -183,7 +186,8 @@ static void model_drain(const char *when)
 	while (M.lo < M.hi && ent(M.lo)->state == DISCARDED)
 		M.lo++;
 	if (M.lo < M.hi && ent(M.lo)->state != OPEN)
-		die("model", "round %u, %s: committed seq %" PRIu64 " at 0x%" PRIx64 " not delivered",
+		die("model",
+		    "round %u, %s: committed seq %" PRIu64 " at 0x%" PRIx64 " not delivered",
 		    M.round, when, ent(M.lo)->seq, ent(M.lo)->pos);
 	if (M.lo < M.hi) {
 		/* a reservation held open: the reader stopped at it, and published no further */
@@ -191,8 +195,10 @@ static void model_drain(const char *when)
 						__ATOMIC_RELAXED);
 
 		if (tail > ent(M.lo)->pos)
-			die("model", "round %u, %s: data_tail 0x%" PRIx64 " past the open reservation "
-			    "at 0x%" PRIx64, M.round, when, tail, ent(M.lo)->pos);
+			die("model",
+			    "round %u, %s: data_tail 0x%" PRIx64 " past the open reservation "
+			    "at 0x%" PRIx64,
+			    M.round, when, tail, ent(M.lo)->pos);
 		M.blocked_checks++;
 	}
 	check_open_intact(when);
@@ -358,9 +364,9 @@ static void part_model(uint32_t rounds)
 			die("model", "lost_full %" PRIu64 " but LOST records say %" PRIu64,
 			    rs.lost_full, M.lost);
 	}
-	printf("mpsc-discard: model    %u rounds: %" PRIu64 " committed (%" PRIu64 " read), %" PRIu64
-	       " discarded, %" PRIu64 " lost; reader stopped at an open reservation %" PRIu64
-	       " times\n",
+	printf("mpsc-discard: model    %u rounds: %" PRIu64 " committed (%" PRIu64
+	       " read), %" PRIu64 " discarded, %" PRIu64
+	       " lost; reader stopped at an open reservation %" PRIu64 " times\n",
 	       rounds, M.committed, M.read, M.discarded, M.lost, M.blocked_checks);
 	evr_reader_destroy(M.rd);
 	evr_ring_destroy(M.ring);
@@ -466,7 +472,8 @@ static void *holder_main(void *arg)
 			seen = __atomic_load_n(&P.delivered_pos, __ATOMIC_ACQUIRE);
 			tail = __atomic_load_n(&P.ctrl->data_tail, __ATOMIC_ACQUIRE);
 			if (seen > low || tail > low) {
-				werr("thread %u: reader delivered up to 0x%" PRIx64 ", data_tail 0x%" PRIx64
+				werr("thread %u: reader delivered up to 0x%" PRIx64
+				     ", data_tail 0x%" PRIx64
 				     ", past our open reservation at 0x%" PRIx64,
 				     h->idx, seen, tail, low);
 				return NULL;
@@ -526,7 +533,8 @@ static void check_record(const struct evr_record *rec)
 		return;
 	}
 	if (rec->type >= THREADS || rec->len < sizeof(ph))
-		reader_fail("record at 0x%" PRIx64 ": id %u, %u bytes", rec->pos, rec->type, rec->len);
+		reader_fail("record at 0x%" PRIx64 ": id %u, %u bytes", rec->pos, rec->type,
+			    rec->len);
 	memcpy(&ph, rec->data, sizeof(ph));
 	h = &P.h[rec->type];
 	if (ph.stream != rec->type || ph.seq >= P.max_seq)
@@ -539,8 +547,8 @@ static void check_record(const struct evr_record *rec)
 	/* what it skipped was discarded or lost; the fates were stored before this commit */
 	for (uint64_t q = P.next[rec->type]; q < ph.seq; q++)
 		if (h->fate[q] != FATE_DISCARD && h->fate[q] != FATE_LOST)
-			reader_fail("thread %u: seq %" PRIu64 " (fate %u) missing before seq %" PRIu64
-				    " at 0x%" PRIx64,
+			reader_fail("thread %u: seq %" PRIu64
+				    " (fate %u) missing before seq %" PRIu64 " at 0x%" PRIx64,
 				    rec->type, q, h->fate[q], ph.seq, rec->pos);
 	if (h->fate[ph.seq] != FATE_COMMIT)
 		reader_fail("thread %u: seq %" PRIu64 " at 0x%" PRIx64 " delivered, its fate is %s",
@@ -630,8 +638,8 @@ static void part_threads(double seconds)
 		/* every committed record arrived: nothing committed after the last one read */
 		for (uint64_t q = P.next[i]; q < h->nseq; q++)
 			if (h->fate[q] == FATE_COMMIT)
-				die("threads", "thread %u: committed seq %" PRIu64 " never arrived", i,
-				    q);
+				die("threads", "thread %u: committed seq %" PRIu64 " never arrived",
+				    i, q);
 		committed += h->committed;
 		discarded += h->discarded;
 		lost += h->lost;
@@ -639,7 +647,8 @@ static void part_threads(double seconds)
 		free(h->fate);
 	}
 	if (P.read != committed || P.lost != lost)
-		die("threads", "read %" PRIu64 " of %" PRIu64 " committed; LOST records say %" PRIu64
+		die("threads",
+		    "read %" PRIu64 " of %" PRIu64 " committed; LOST records say %" PRIu64
 		    ", -ENOSPC returns %" PRIu64,
 		    P.read, committed, P.lost, lost);
 	printf("mpsc-discard: threads  %u threads %.2fs: %" PRIu64 " committed (all read), %" PRIu64

@@ -422,7 +422,8 @@ static void *reader_main(void *arg)
 		int n = evr_reader_begin(rd), k, got = 0;
 
 		if (n < 0)
-			die("evr_reader_begin: %s (reader at 0x%" PRIx64 ")", evr_strerror(n), tail);
+			die("evr_reader_begin: %s (reader at 0x%" PRIx64 ")", evr_strerror(n),
+			    tail);
 		check_head(tail + (uint64_t)n, "evr_reader_begin");
 		R.batches++;
 		while ((k = evr_reader_next(rd, &rec)) == 1) {
@@ -734,7 +735,7 @@ static int sweep(void)
 				die("the handler's write at step %u failed: %s", S.target,
 				    evr_strerror(S.herr));
 			if (err == -ENOSPC) {
-				/* the ring holds at most a few hundred bytes: no reason to be full */
+				/* the ring holds a few hundred bytes at most: never full */
 				if (!spurious++)
 					first = S.target;
 				S.seq[0]++; /* lost: the LOST record accounts for it */
@@ -752,8 +753,10 @@ static int sweep(void)
 		}
 		if (spurious) {
 			fprintf(stderr,
-				"mpsc-stress: FAIL [sweep]: %s returned -ENOSPC on a ring holding at "
-				"most a few records, when a nested writer wrote and the reader drained "
+				"mpsc-stress: FAIL [sweep]: %s returned -ENOSPC on a ring holding "
+				"at "
+				"most a few records, when a nested writer wrote and the reader "
+				"drained "
 				"at %u of its instruction(s) (first: step %u); prod_head 0x%" PRIx64
 				", data_tail 0x%" PRIx64 "\n",
 				S.reserve ? "evr_ring_reserve" : "evr_ring_write", spurious, first,

@@ -414,7 +414,7 @@ static int drain(struct evr_reader *rd, uint64_t seed, uint64_t *expect, struct 
 			take--;
 
 			if (!rec.is_app && rec.type == EVR_TYPE_LOST) {
-				/* a retry on -ENOSPC counts as a loss; the record is still written */
+				/* a retry on -ENOSPC counts as a loss; the record is written */
 				st->lost_records++;
 				continue;
 			}
@@ -433,8 +433,9 @@ static int drain(struct evr_reader *rd, uint64_t seed, uint64_t *expect, struct 
 			if (rec.len >= 16) {
 				memcpy(&tag, (const uint8_t *)rec.data + rec.len - 8, 8);
 				if (tag != tag_of(seed, seq)) {
-					t_report(__FILE__, __LINE__, "payload", "%s: record %" PRIu64
-						 " has a wrong tail word", cfg, seq);
+					t_report(__FILE__, __LINE__, "payload",
+						 "%s: record %" PRIu64 " has a wrong tail word",
+						 cfg, seq);
 					return -1;
 				}
 			}

@@ -163,7 +163,7 @@ struct evr_ctrl {
 	/* byte 1408: channel slots (src/chan.c); RMW by writers claiming/leaving and the reader */
 	uint32_t slot_state; /* EVR_SLOT_*: cmpxchg FREE->OWNED (writer), ORPHAN->FREE (reader) */
 	uint32_t slot_gen; /* bumped at each claim */
-	uint64_t fallback_writes; /* shared ring of a per-thread channel: writes that found no slot */
+	uint64_t fallback_writes; /* shared ring of a per-thread channel: writes without a slot */
 	uint8_t reserved_2[64 - 16];
 };
 

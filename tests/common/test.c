@@ -62,8 +62,8 @@ void t_report(const char *file, int line, const char *expr, const char *fmt, ...
 int t_done(void)
 {
 	if (t_failures) {
-		fprintf(stderr, "%s: %d failure(s); replay with EVR_SEED=0x%016" PRIx64 "\n", t_name,
-			t_failures, t_seed);
+		fprintf(stderr, "%s: %d failure(s); replay with EVR_SEED=0x%016" PRIx64 "\n",
+			t_name, t_failures, t_seed);
 		return T_FAIL;
 	}
 	return T_PASS;

@@ -65,8 +65,9 @@ static int open_session(const char *what)
 
 static int dump_usage(void)
 {
-	fprintf(stderr, "usage: evring dump [--ring N] [-o FILE] SESSION\n"
-			"  SESSION: a POSIX shm name (/name) or a file holding a copy of a session\n");
+	fprintf(stderr,
+		"usage: evring dump [--ring N] [-o FILE] SESSION\n"
+		"  SESSION: a POSIX shm name (/name) or a file holding a copy of a session\n");
 	return 2;
 }
 
@@ -98,7 +99,8 @@ int cmd_dump(int argc, char **argv)
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			dump_usage();
 			return 0;
-		} else if (argv[i][0] == '-' && argv[i][1] && argv[i][1] != '-' && argv[i][0] != '/') {
+		} else if (argv[i][0] == '-' && argv[i][1] && argv[i][1] != '-' &&
+			   argv[i][0] != '/') {
 			fprintf(stderr, "evring dump: unknown option '%s'\n", argv[i]);
 			return dump_usage();
 		} else if (!what) {
@@ -153,16 +155,18 @@ int cmd_dump(int argc, char **argv)
 	} else {
 		if (st.overwritten || st.lost || st.missed)
 			fprintf(d.out,
-				"LOST %" PRIu64 " overwritten, %" PRIu64 " refused for room, %" PRIu64
-				" missed before the oldest page\n",
+				"LOST %" PRIu64 " overwritten, %" PRIu64
+				" refused for room, %" PRIu64 " missed before the oldest page\n",
 				st.overwritten, st.lost, st.missed);
 		fprintf(d.out,
-			"rings %" PRIu64 " records %" PRIu64 " overwritten %" PRIu64 " lost %" PRIu64
-			" written %" PRIu64 " missed %" PRIu64 " bad %" PRIu64 "\n",
+			"rings %" PRIu64 " records %" PRIu64 " overwritten %" PRIu64
+			" lost %" PRIu64 " written %" PRIu64 " missed %" PRIu64 " bad %" PRIu64
+			"\n",
 			st.rings, d.ring >= 0 ? d.shown : st.records, st.overwritten, st.lost,
 			st.written, st.missed, st.bad);
 		if (st.bad)
-			fprintf(stderr, "evring dump: %s: %" PRIu64 " corrupt pages or records skipped\n",
+			fprintf(stderr,
+				"evring dump: %s: %" PRIu64 " corrupt pages or records skipped\n",
 				what, st.bad);
 	}
 	if (out_path && fclose(d.out)) {
