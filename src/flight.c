@@ -498,6 +498,7 @@ static int push_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 	}
 	if (type == EVR_FL_HEAD) {
 		cur = base | EVR_FL_UPDATE;
+		/* release: pairs with the reader's acquire loads of the link (find_head(), F3) */
 		if (!__atomic_compare_exchange_n(&f->desc[t].link, &cur, base | EVR_FL_NORMAL, 0,
 						 __ATOMIC_RELEASE, __ATOMIC_RELAXED))
 			return -EBADMSG;

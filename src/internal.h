@@ -29,6 +29,9 @@
 
 /* The compile-time proof that the first 1088 bytes are perf's page lives in ring.c. */
 
+/* woke_tail / mp_woke_tail: no watermark wake to skip a repeat of (none yet, or a flush since) */
+#define EVR_WOKE_NONE (~0ull)
+
 struct evr_ring {
 	/*
 	 * Writer context state: one cache line, touched by the thread and its signal handlers
@@ -45,7 +48,7 @@ struct evr_ring {
 	uint32_t flush_pending; /* a nested evr_ring_flush() left the wake to the outer commit */
 
 	uint64_t open_pos[EVR_MAX_NEST]; /* position of each level's open reservation */
-	uint64_t woke_tail; /* data_tail when we last woke the reader (wait.c) */
+	uint64_t woke_tail; /* data_tail at our last watermark wake, or EVR_WOKE_NONE (wait.c) */
 	uint64_t woke_wm; /* ... and the watermark then */
 
 	/* Immutable after creation. */

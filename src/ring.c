@@ -76,7 +76,7 @@ void evr__ring_init_ctrl(struct evr_ctrl *c, size_t page, uint64_t size, uint32_
 		   ((flags & EVR_RING_MIRROR) ? EVR_CTRL_MIRROR : 0);
 	c->ring_id = ring_id;
 	c->watermark = size / 2; /* as perf's default: wake at half full */
-	c->mp_woke_tail = ~0ull; /* no wakeup issued yet */
+	c->mp_woke_tail = EVR_WOKE_NONE;
 	c->magic = EVR_CTRL_MAGIC;
 }
 
@@ -89,7 +89,7 @@ void evr__ring_bind(struct evr_ring *r, struct evr_ctrl *c, uint8_t *data, uint6
 	r->data_size = size;
 	r->mask = size - 1;
 	r->efd = -1;
-	r->woke_tail = ~0ull;
+	r->woke_tail = EVR_WOKE_NONE;
 	for (int i = 0; i < EVR_MAX_NEST; i++)
 		r->open_pos[i] = EVR_POS_NONE;
 	evr__ring_set_flags(r, flags);
@@ -573,6 +573,7 @@ static __attribute__((noinline, cold)) void fast_give_back(struct evr_ring *r, u
 	struct evr_record_header *h;
 
 #ifndef EVR_BROKEN_FAST_GIVE_BACK
+	/* signal-atomic, no memory order: pairs with a handler's cmpxchg on head (reserve(), D) */
 	if (local_cmpxchg(&r->head, pos + size, pos) == pos + size) {
 #else
 	/* must-fail control: a plain store, although a handler may have reserved after them */
@@ -580,7 +581,8 @@ static __attribute__((noinline, cold)) void fast_give_back(struct evr_ring *r, u
 	if (1) {
 #endif
 		barrier();
-		WRITE_ONCE(r->ctrl->nest, 0); /* nothing of ours to publish */
+		/* nothing of ours to publish; release: pairs with wait_quiescent()'s acquire */
+		store_release(&r->ctrl->nest, 0);
 		barrier();
 		return;
 	}
@@ -618,10 +620,9 @@ static __attribute__((noinline, cold)) int fast_full_ts(struct evr_ring *r, uint
  * The common case, reserve() + finish() specialised: a mirrored forward ring, the outermost
  * writer (nest was 0), not paused or disabled, no loss to report, room per the cached tail.
  * Anything else backs out (nest restored) and returns 1 for the general path; no room after
- * the xadd returns what fast_full() did. A handler that
- * runs anywhere in here sees nest == 1 and reserves before or after us (before: only until our
- * xadd, and leaving our room free), never publishes; publish_outer() publishes its record with
- * ours. @ts: the body starts with @stamp.
+ * the xadd returns what fast_full() did. A handler that runs anywhere in here sees nest == 1,
+ * reserves before our xadd or after it, and never publishes; publish_outer() publishes its
+ * record with ours. @ts: the body starts with @stamp.
  */
 static __attribute__((always_inline)) inline int fast_write(struct evr_ring *r, uint32_t type,
 							     const void *data, size_t len,

@@ -133,7 +133,7 @@ static void wake_now(struct evr_ring *r, uint64_t tail, int force)
 	 */
 	if (!force && READ_ONCE(*woke) == tail && READ_ONCE(*woke_wm) == wm)
 		return;
-	WRITE_ONCE(*woke, force ? ~0ull : tail);
+	WRITE_ONCE(*woke, force ? EVR_WOKE_NONE : tail);
 	WRITE_ONCE(*woke_wm, wm);
 	saved = errno;
 	if (waiting & EVR_WAITING_FUTEX) {
