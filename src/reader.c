@@ -165,10 +165,21 @@ int evr_reader_begin(struct evr_reader *rd)
 	rd->st.batches++;
 	clock_refresh(rd);
 	if (rd->multi) {
-		/* records are found by their headers (F); prod_head only sizes the batch */
-		avail = READ_ONCE(rd->ctrl->prod_head) - rd->tail;
+		/*
+		 * Records are found by their headers (F, in next_multi()). Nothing committed
+		 * at our position: nothing to read, and no look at prod_head, the line the
+		 * writers fight over (a reader polling it slowed every writer). Otherwise
+		 * prod_head only sizes the batch. A plain load: next_multi() loads it again.
+		 */
+		uint64_t w = READ_ONCE(*(const uint64_t *)(rd->data + (rd->tail & rd->mask)));
+		struct evr_record_header h;
+
+		memcpy(&h, &w, sizeof(h));
 		rd->head = rd->tail;
-		return (int)(avail > rd->size ? rd->size : avail);
+		if (!w || (h.misc & EVR_MISC_BUSY))
+			return 0;
+		avail = READ_ONCE(rd->ctrl->prod_head) - rd->tail;
+		return (int)(avail - 1 < rd->size ? avail : rd->size); /* untrusted: 0 too */
 	}
 	head = load_acquire(&rd->ctrl->data_head); /* C: pairs with B in output_end() */
 	if (rd->backward) {

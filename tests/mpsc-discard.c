@@ -658,6 +658,62 @@ static void part_threads(double seconds)
 	evr_ring_destroy(P.ring);
 }
 
+/*
+ * evr_reader_begin() on a multi-producer ring: 0 while the record at the reader's position is
+ * not committed (whatever is reserved or committed after it), then the bytes reserved so far;
+ * an impossible prod_head sizes the batch as a whole ring, never as 0.
+ */
+static void part_begin(void)
+{
+	struct evr_ring *r = make_ring(4096, 9);
+	struct evr_ctrl *c = evr_ring_get_ctrl(r);
+	struct evr_reader *rd;
+	struct evr_slot a, b;
+	struct evr_record rec;
+	int n, k, got = 0;
+
+	if (evr_reader_create(r, NULL, &rd))
+		die("begin", "evr_reader_create failed");
+	if ((n = evr_reader_begin(rd)) != 0)
+		die("begin", "empty ring: evr_reader_begin() = %d", n);
+	evr_reader_end(rd);
+	if (evr_ring_reserve(r, 1, 16, &a) || evr_ring_reserve(r, 2, 16, &b))
+		die("begin", "evr_ring_reserve failed");
+	if ((n = evr_reader_begin(rd)) != 0)
+		die("begin", "two reserved, none committed: evr_reader_begin() = %d", n);
+	evr_reader_end(rd);
+	if (evr_ring_commit(r, &b))
+		die("begin", "evr_ring_commit failed");
+	if ((n = evr_reader_begin(rd)) != 0)
+		die("begin", "the second committed, the first not: evr_reader_begin() = %d", n);
+	if ((k = evr_reader_next(rd, &rec)) != 0)
+		die("begin", "the first not committed: evr_reader_next() = %d", k);
+	evr_reader_end(rd);
+	if (evr_ring_commit(r, &a))
+		die("begin", "evr_ring_commit failed");
+	if ((n = evr_reader_begin(rd)) != (int)c->prod_head)
+		die("begin", "both committed: evr_reader_begin() = %d, %" PRIu64 " reserved", n,
+		    c->prod_head);
+	while ((k = evr_reader_next(rd, &rec)) == 1)
+		got++;
+	evr_reader_end(rd);
+	if (k || got != 2)
+		die("begin", "read %d records (last next() = %d), not 2", got, k);
+	if ((n = evr_reader_begin(rd)) != 0)
+		die("begin", "drained: evr_reader_begin() = %d", n);
+	evr_reader_end(rd);
+	if (evr_ring_write(r, 3, "12345678", 8))
+		die("begin", "evr_ring_write failed");
+	c->prod_head = c->data_tail; /* a hostile writer: nothing reserved, yet a record */
+	if ((n = evr_reader_begin(rd)) != 4096)
+		die("begin", "prod_head at the tail: evr_reader_begin() = %d, not the ring", n);
+	if ((k = evr_reader_next(rd, &rec)) != 1 || rec.type != 3)
+		die("begin", "prod_head at the tail: the record not read (%d)", k);
+	evr_reader_end(rd);
+	evr_reader_destroy(rd);
+	evr_ring_destroy(r);
+}
+
 int main(void)
 {
 	const char *env = getenv("EVR_STRESS_SECONDS");
@@ -667,6 +723,7 @@ int main(void)
 	if (env && *env)
 		seconds = strtod(env, NULL);
 	printf("mpsc-discard: seed 0x%016" PRIx64 "\n", t_seed);
+	part_begin();
 	part_model(t_long() ? 200000 : 20000);
 	part_threads(seconds);
 	printf("mpsc-discard: ok\n");
