@@ -167,9 +167,10 @@ int evr_reader_begin(struct evr_reader *rd)
 	if (rd->multi) {
 		/*
 		 * Records are found by their headers (F, in next_multi()). Nothing committed
-		 * at our position: nothing to read, and no look at prod_head, the line the
-		 * writers fight over (a reader polling it slowed every writer). Otherwise
-		 * prod_head only sizes the batch. A plain load: next_multi() loads it again.
+		 * at our position: nothing to read (a drain loop stops here even if a writer
+		 * holds its reservation forever), and no look at prod_head, the line the
+		 * writers' cmpxchg works on. Otherwise prod_head only sizes the batch. A plain
+		 * load, ordering nothing: next_multi() loads the word again with F.
 		 */
 		uint64_t w = READ_ONCE(*(const uint64_t *)(rd->data + (rd->tail & rd->mask)));
 		struct evr_record_header h;

@@ -561,7 +561,8 @@ static __attribute__((noinline, cold)) int write_general(struct evr_ring *r, uin
 
 /*
  * fast_write() took @size bytes at @pos past the room its cached tail shows. Give them back with
- * one cmpxchg (signal-atomic). It fails only if a handler reserved after them, and that
+ * one signal-atomic cmpxchg on head, whose partner is a handler's cmpxchg on head in reserve().
+ * It fails only if a handler reserved after them, and that
  * handler's room check counted them: they are inside the ring. Then they become padding,
  * published now. Either way the record goes through the general path (models/reserve.pml).
  * A handler that comes in while the bytes are out may be refused although its own record
