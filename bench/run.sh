@@ -41,8 +41,9 @@
 #   BENCH_FLIGHT_PAGE   W1 flight ring page size in bytes (256-64K)  [4096]
 #   BENCH_W1_FILL       W1 batch, percent of the ring (max 100)      [25]
 #                       25 keeps unread bytes under evring's default watermark (half the
-#                       ring), as with a reader that keeps up; 100 adds the cost of a lagging
-#                       reader (wakeup checks in the commit)
+#                       ring), as with a reader that keeps up; 100 leaves more than a
+#                       watermark unread (no cost of its own since the wake check looks at
+#                       reader_waiting first)
 #   BENCH_W1_BYTES      W1 bytes of records per impl and round      [16 MiB / 1 MiB]
 #   BENCH_W2_ROUNDS     W2 rounds                                    [15 / 3]
 #   BENCH_W2_ATTEMPTS   W2 runs per figure if preempted (see below) [3 / 1]

@@ -7,9 +7,11 @@
  *          Interleaved sample by sample with a bare futex ping of the same shape (impl=futex),
  *          the floor any futex-based wakeup pays.
  *  COMMIT  the writer's ns/record, W1-style (one thread writes a timed batch, then drains it as
- *          the reader, never waiting), with a watermark the batches cross (the slow path runs,
- *          finds no waiter: impl=evring-nowaiter) against a watermark of the whole ring (the
- *          slow path almost never runs: impl=evring-nowake). Interleaved rounds, medians.
+ *          the reader, never waiting), with a watermark the batches cross (impl=evring-nowaiter)
+ *          against a watermark of the whole ring (impl=evring-nowake). With the first wake
+ *          check, crossing meant a look at data_tail on every commit past the watermark; the
+ *          check now looks at reader_waiting first, so both take the same path and the ratio
+ *          guards against that cost coming back. Interleaved rounds, medians.
  * Prints BENCH lines (and SAMPLE lines for the COMMIT rounds) and a RATIO line per payload.
  */
 #define _GNU_SOURCE

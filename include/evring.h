@@ -267,7 +267,8 @@ EVR_API int evr_reader_wait(struct evr_reader *rd, int timeout_ms);
 
 /**
  * evr_reader_set_watermark() - wake the reader when @bytes are unread (0: half the ring, the
- * default, as perf). Writers compare against it on every commit: a new value applies at once.
+ * default, as perf). Writers read it on each commit while a reader waits: a new value applies
+ * at once.
  * Return: 0, -EINVAL if @bytes exceeds the ring.
  */
 EVR_API int evr_reader_set_watermark(struct evr_reader *rd, uint64_t bytes);

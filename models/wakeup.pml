@@ -9,11 +9,13 @@
  * build flags.
  *
  * The protocol (commit "Asymmetric fences for wakeups and pause")
- *   writer, after B:   if head - wake_tail >= WM (or flush_pending):
- *                          tail = data_tail; wake_tail = tail;
- *                          if head - tail >= WM or flush_pending:
- *                              barrier()  -- compiler only: program order, no mfence (W)
- *                              if reader_waiting or flush_pending: evr__wake_slow(head, 0)
+ *   writer, after B:   barrier()  -- compiler only: program order, no mfence (W)
+ *                      if flush_pending: evr__wake_slow(head, 0)  (it forces)
+ *                      else if reader_waiting and head - wake_tail >= WM:
+ *                          evr__wake_slow(head, 0)
+ *                      (a self-fencing writer, WRITER_FENCE: if head - wake_tail >= WM:
+ *                       tail = data_tail; wake_tail = tail; if head - tail >= WM: smp_mb();
+ *                       if reader_waiting: evr__wake_slow(head, 0))
  *   evr__wake_slow:    tail = data_tail; wake_tail = tail; flush_pending -> force;
  *                      if !force and head - tail < WM: return;
  *                      if force: lock xadd flush_seq; wake_now()
@@ -21,8 +23,6 @@
  *                      woke_tail (a watermark wake at this tail was issued already):
  *                      woke_tail = force ? none : tail; lock xadd wake_seq; FUTEX_WAKE
  *   evr_ring_flush:    (nest == 0) evr__wake_slow(head, 1); inside a write: flush_pending = 1
- *                      and wake_tail = head - data_size (here: "|| fpend" in the check, the
- *                      same thing since data_size >= WM)
  *   reader:            seq = wake_seq; lock or reader_waiting; membarrier(GLOBAL_EXPEDITED) (R);
  *                      load data_head (C) and flush_seq; if nothing due: FUTEX_WAIT(seq)
  *   W and R are the two halves of a store-load (Dekker) pair: writer "store data_head; load
@@ -82,6 +82,9 @@
  *                      nothing unread and the reader slept again      -> lost wakeup (found by
  *                      tests/wake-stress under TSAN: flush just after the reader emptied the
  *                      ring, then a one-record burst)
+ *   WAITING_BEFORE_HEAD  the commit's load of reader_waiting placed before its data_head
+ *                      store (what a missing compiler barrier allows) -> lost wakeup: the
+ *                      reader's membarrier() cannot order a load the writer already made
  *   HEAD_FIRST         publish data_head before the payload            -> assertion violated
  *                      (the safety check is live)
  * Other knobs: NO_FLUSH (no evr_ring_flush() calls, neither between commits nor nested), N,
@@ -285,27 +288,42 @@ inline wake_slow()
 	force = 0
 }
 
-/* evr__wake_check_spsc(r, c, head), after B */
+/*
+ * evr__wake_check_spsc(r, c, head), after B (WAITING_BEFORE_HEAD: before it); a pending flush
+ * or a self-fencing writer goes to evr__wake_check_special() (src/wait.c).
+ */
 inline wake_check()
 {
 	if
-	:: head - wake_tail >= WM || fpend ->
-		load(W, TAIL, tail);
-		wake_tail = tail;
+	:: fpend -> wake_slow()	/* forced: wake_slow() sees fpend */
+	:: else ->
+#ifdef WRITER_FENCE
+		/* look at reader_waiting (and fence) only while a watermark may be unread */
 		if
-		:: head - tail >= WM || fpend ->
-#ifdef SRC_WAKE_NEXT
-			wake_tail = head;
-#endif
-			writer_fence();
-			load(W, WAITING, waiting);
+		:: head - wake_tail >= WM ->
+			load(W, TAIL, tail);
+			wake_tail = tail;
 			if
-			:: waiting || fpend -> wake_slow()
+			:: head - tail >= WM ->
+				writer_fence();
+				load(W, WAITING, waiting);
+				if
+				:: waiting -> wake_slow()
+				:: else
+				fi
 			:: else
 			fi
 		:: else
 		fi
-	:: else
+#else
+#ifndef WAITING_BEFORE_HEAD
+		load(W, WAITING, waiting);	/* W: program order after B, no fence */
+#endif
+		if
+		:: waiting && head - wake_tail >= WM -> wake_slow()
+		:: else
+		fi
+#endif
 	fi
 }
 
@@ -327,6 +345,9 @@ active proctype writer()
 #ifndef HEAD_FIRST
 		store(W, DATA + head, 1);
 		head++;
+#ifdef WAITING_BEFORE_HEAD
+		load(W, WAITING, waiting);	/* the check's load hoisted above B */
+#endif
 		store(W, HEAD, head);	/* B: pairs with C in the reader */
 #else
 		store(W, HEAD, head + 1);

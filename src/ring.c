@@ -121,7 +121,8 @@ void evr__ring_take_writer(struct evr_ring *r)
 	r->head = READ_ONCE(r->ctrl->data_head) & ~(uint64_t)(EVR_RECORD_ALIGN - 1);
 	r->wake_tail = READ_ONCE(r->ctrl->data_tail);
 	store_release(&r->ctrl->nest, 0); /* pairs with the acquire in wait_quiescent() */
-	WRITE_ONCE(r->ctrl->writer_flags, evr__membarrier_register() ? EVR_WRITER_SELF_FENCE : 0);
+	r->self_fence = (uint16_t)evr__membarrier_register();
+	WRITE_ONCE(r->ctrl->writer_flags, r->self_fence ? EVR_WRITER_SELF_FENCE : 0);
 	/*
 	 * Pairs with the smp_mb() in evr_ring_set_paused(): a reader pausing while we bind sees
 	 * our flag, or we see its paused (models/pause.pml, BIND_RACE). Binding is rare.
@@ -782,7 +783,6 @@ int evr_ring_flush(struct evr_ring *r)
 		} else {
 			/* inside a write: what we flush is published by the outer commit */
 			r->flush_pending = 1;
-			r->wake_tail = local_read(&r->head) - r->data_size;
 		}
 	}
 	return err;

@@ -64,8 +64,8 @@ static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
 }
 
 /*
- * The writer's slow path, from output_end() when head - wake_tail reached the watermark, or
- * from evr_ring_flush() (@force). Async-signal-safe: the only system calls are FUTEX_WAKE and
+ * The writer's slow path: from the commit's wake check when a reader waits and a watermark may
+ * be unread, or a flush is pending; from evr_ring_flush() (@force). Async-signal-safe: the only system calls are FUTEX_WAKE and
  * an eventfd write, and errno is preserved for the interrupted code.
  */
 static void wake_now(struct evr_ring *r, uint64_t tail, int force);
@@ -87,6 +87,32 @@ void evr__wake_slow(struct evr_ring *r, uint64_t head, int force)
 	if (force)
 		__atomic_fetch_add(&c->flush_seq, 1, __ATOMIC_RELAXED);
 	wake_now(r, tail, force);
+}
+
+/*
+ * The commit's wake check when its fast path does not apply (evr__wake_check_spsc()): a flush
+ * left pending by a signal handler, or a writer process that fences itself because membarrier
+ * registration failed. That writer pays a full barrier for each look at reader_waiting, so it
+ * looks only while a watermark may be unread, by the data_tail it reads first.
+ */
+void evr__wake_check_special(struct evr_ring *r, uint64_t head)
+{
+	struct evr_ctrl *c = r->ctrl;
+	uint64_t wm = READ_ONCE(c->watermark), tail;
+
+	if (r->flush_pending) {
+		evr__wake_slow(r, head, 0); /* forced: it sees flush_pending */
+		return;
+	}
+	if (head - r->wake_tail < wm)
+		return;
+	tail = READ_ONCE(c->data_tail); /* a distance only: nothing is read through it */
+	r->wake_tail = tail;
+	if (head - tail < wm)
+		return;
+	smp_mb(); /* W, self-fenced */
+	if (READ_ONCE(c->reader_waiting))
+		evr__wake_slow(r, head, 0);
 }
 
 /* The multi-producer check: no private state, so no wake_tail to keep. */

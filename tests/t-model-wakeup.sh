@@ -28,6 +28,9 @@ run "old wake_next rule, with flush" "invalid end state" -DSRC_WAKE_NEXT
 # the first woke_tail rule of src/wait.c (a flush recorded its tail for the wake dedupe): a
 # crossing at the tail of a flush that found nothing unread is skipped
 run "old woke_tail rule" "invalid end state" -DSRC_WOKE_ON_FORCE
+# the commit's look at reader_waiting hoisted above its data_head store: no barrier can save it
+run "waiting read before head" "invalid end state" -DWAITING_BEFORE_HEAD -DNO_FLUSH
+run "waiting read before head, with flush" "invalid end state" -DWAITING_BEFORE_HEAD
 # the safety assertion is live: publishing the head before the payload is caught
 run "head before payload" "assertion violated" -DHEAD_FIRST
 

@@ -96,17 +96,6 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-/* Until the reader is blocked in evr_reader_wait() (or about to), then a little longer. */
-static void await_blocked(const struct evr_ctrl *c)
-{
-	for (int i = 0; i < 5000; i++) {
-		if (__atomic_load_n(&c->reader_waiting, __ATOMIC_ACQUIRE) & EVR_WAITING_FUTEX)
-			break;
-		usleep(1000);
-	}
-	usleep(20000);
-}
-
 static void via_wait(uint32_t flags, const char *name)
 {
 	struct ctx x = { 0 };
@@ -116,11 +105,11 @@ static void via_wait(uint32_t flags, const char *name)
 
 	write_and_drain(r, x.rd);
 	assert_eq(pthread_create(&t, NULL, reader, &x), 0);
-	await_blocked(c);
+	t_await_blocked(c);
 	assert_true(evr_ring_flush(r) >= 0, "flush");
 	while (!__atomic_load_n(&x.woken, __ATOMIC_ACQUIRE))
 		usleep(1000);
-	await_blocked(c);
+	t_await_blocked(c);
 	assert_eq(evr_ring_write(r, 1, buf, BIG), 0);
 	pthread_join(t, NULL);
 	expect_true(x.first == 0, "%s: the first wait returned %d, not the flush's 0", name,

@@ -8,7 +8,9 @@
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "evring/abi.h"
 #include "test.h"
 
 int t_failures;
@@ -82,4 +84,14 @@ void t_pin(int cpu)
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	(void)pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* best effort */
+}
+
+void t_await_blocked(const struct evr_ctrl *c)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (__atomic_load_n(&c->reader_waiting, __ATOMIC_ACQUIRE) & EVR_WAITING_FUTEX)
+			break;
+		usleep(1000);
+	}
+	usleep(20000);
 }

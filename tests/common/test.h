@@ -40,6 +40,12 @@ void t_skip(const char *why) __attribute__((noreturn));
 int t_long(void);
 /* Seconds as a double, CLOCK_MONOTONIC. */
 double t_now(void);
+struct evr_ctrl;
+/*
+ * Until a reader of the ring is blocked in evr_reader_wait() (or about to: its futex bit is
+ * set), at most 5 s, then 20 ms more for it to reach FUTEX_WAIT.
+ */
+void t_await_blocked(const struct evr_ctrl *c);
 
 void t_report(const char *file, int line, const char *expr, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
