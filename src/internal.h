@@ -168,7 +168,7 @@ EVR_HIDDEN extern int evr__writer_fence;
  */
 static inline void evr__wake_check_spsc(struct evr_ring *r, struct evr_ctrl *c, uint64_t head)
 {
-	barrier(); /* W */
+	barrier(); /* W: B before the reader_waiting load; pairs with R in evr_reader_wait() */
 	if (unlikely(r->wake_special)) {
 		evr__wake_check_special(r, head);
 		return;

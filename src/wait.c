@@ -110,7 +110,7 @@ void evr__wake_check_special(struct evr_ring *r, uint64_t head)
 	r->wake_tail = tail;
 	if (head - tail < wm)
 		return;
-	smp_mb(); /* W, self-fenced */
+	smp_mb(); /* W, self-fenced: pairs with R (reader_waiting, membarrier) in evr_reader_wait() */
 	if (READ_ONCE(c->reader_waiting))
 		evr__wake_slow(r, head, 0);
 }
