@@ -509,7 +509,7 @@ static int push_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 /*
  * push_head() inside the push count the reader checks around its head search (F6): raised
  * before the push touches a link, lowered after its last one (the link cmpxchgs in between are
- * releases, paired with the reader's acquire loads of the links in find_head()). A handler's
+ * releases: each pairs with the reader's acquire loads of the links in find_head()). A handler's
  * push inside ours nests in the count.
  */
 static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
