@@ -43,7 +43,7 @@ struct evr_ring {
 	uint64_t lost_first; /* position of the first of them */
 	uint64_t lost_last;
 	uint64_t lost_n[2]; /* pending lost records by cause: full, paused */
-	uint64_t wake_tail; /* data_tail at the last wake check: check again at tail + watermark */
+	uint64_t wake_tail; /* data_tail at the last look (evr__wake_slow()): not ahead of it */
 	int efd; /* in-process poll eventfd set by the reader, or -1 (read on the slow path) */
 	/* nonzero: the commit's wake check leaves its fast path (one load tests both) */
 	union {

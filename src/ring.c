@@ -564,10 +564,9 @@ static __attribute__((noinline, cold)) int write_general(struct evr_ring *r, uin
  * fast_write() took @size bytes at @pos past the room its cached tail shows. Give them back with
  * one signal-atomic cmpxchg on head (pairs with a handler's cmpxchg on head in reserve()). It
  * fails only if a handler reserved after them, and that handler's room check counted them:
- * they are inside the ring. Then they become padding,
- * published now. Either way the record goes through the general path (models/reserve.pml).
- * A handler that comes in while the bytes are out may be refused although its own record
- * would fit: counted as lost, like any refusal.
+ * they are inside the ring. Then they become padding, published now. Either way the record
+ * goes through the general path (models/reserve.pml). A handler that comes in while the bytes
+ * are out may be refused although its own record would fit: counted as lost, like any refusal.
  */
 static __attribute__((noinline, cold)) void fast_give_back(struct evr_ring *r, uint64_t pos,
 							   uint32_t size)
