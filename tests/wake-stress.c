@@ -62,7 +62,7 @@ enum { W_WRITING, W_WAITING, W_DONE };
 struct shared {
 	uint64_t kick_ns; /* W: CLOCK_MONOTONIC just before the commit or flush meant to wake */
 	uint64_t burst; /* W: bursts begun */
-	uint64_t final_head; /* W: data_head at the end, stored before w_state = W_DONE */
+	uint64_t final_head; /* W: head_of() at the end, stored before w_state = W_DONE */
 	uint32_t w_state; /* W: W_*, release */
 	uint32_t w_shape; /* W: shape of the current burst */
 	uint64_t shapes[NR_SHAPES]; /* W: bursts per shape */
@@ -80,12 +80,14 @@ struct config {
 	uint64_t ring; /* data_size */
 	uint64_t wm; /* 0: the default (half the ring) */
 	unsigned weight; /* share of the iterations and of the time budget */
+	uint32_t ring_flags; /* EVR_RING_MULTI: the multi-producer writer's wake check */
 };
 
 static const struct config configs[] = {
-	{ "wm256-ring16k", 16384, 256, 5 },
-	{ "wm2k-ring64k", 65536, 2048, 3 },
-	{ "wmdefault-ring16k", 16384, 0, 1 },
+	{ "wm256-ring16k", 16384, 256, 5, 0 },
+	{ "wm2k-ring64k", 65536, 2048, 3, 0 },
+	{ "wmdefault-ring16k", 16384, 0, 1, 0 },
+	{ "mpsc-wm256-ring16k", 16384, 256, 3, EVR_RING_MULTI },
 };
 #define NR_CONFIGS (sizeof(configs) / sizeof(configs[0]))
 
@@ -147,9 +149,18 @@ static int stopped(const struct writer *w)
 	       __atomic_load_n(&w->sh->w_failed, __ATOMIC_RELAXED);
 }
 
+/* What the reader counts as written: data_head, or prod_head on a multi-producer ring. */
+static uint64_t head_of(struct evr_ctrl *c)
+{
+	if (c->kind == EVR_KIND_MPSC)
+		return __atomic_load_n(&c->prod_head, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&c->data_head, __ATOMIC_ACQUIRE);
+}
+
+/* Our own publication: we are the only writer, and each put() commits before it returns. */
 static uint64_t w_head(const struct writer *w)
 {
-	return __atomic_load_n(&w->ctrl->data_head, __ATOMIC_ACQUIRE); /* our own publication */
+	return head_of(w->ctrl);
 }
 
 static uint64_t w_tail(const struct writer *w)
@@ -467,7 +478,7 @@ static void judge_timeout(struct shared *sh, struct evr_ctrl *c, struct rstats *
 {
 	uint32_t state = __atomic_load_n(&sh->w_state, __ATOMIC_ACQUIRE);
 	uint64_t kick = __atomic_load_n(&sh->kick_ns, __ATOMIC_ACQUIRE), t = now_ns();
-	uint64_t head = __atomic_load_n(&c->data_head, __ATOMIC_ACQUIRE);
+	uint64_t head = head_of(c);
 	uint64_t tail = __atomic_load_n(&c->data_tail, __ATOMIC_ACQUIRE);
 
 	st->timeouts++;
@@ -514,8 +525,7 @@ static int reader_run(struct evr_reader *rd, struct evr_ctrl *c, struct shared *
 		if (__atomic_load_n(&sh->w_state, __ATOMIC_ACQUIRE) == W_DONE &&
 		    __atomic_load_n(&c->data_tail, __ATOMIC_ACQUIRE) ==
 			    __atomic_load_n(&sh->final_head, __ATOMIC_RELAXED) &&
-		    __atomic_load_n(&c->data_head, __ATOMIC_ACQUIRE) ==
-			    __atomic_load_n(&sh->final_head, __ATOMIC_RELAXED))
+		    head_of(c) == __atomic_load_n(&sh->final_head, __ATOMIC_RELAXED))
 			return 0;
 		if (st->lost >= MAX_LOST || now_ns() > give_up_ns) {
 			if (st->lost < MAX_LOST)
@@ -616,7 +626,8 @@ static void rstats_merge(struct rstats *all, const struct rstats *st)
 static void run_process(const struct config *cfg, uint64_t bursts, double budget_s,
 			struct rstats *all, uint64_t *total_bursts)
 {
-	EVR_OPTS(evr_session_opts, so, .nr_rings = 1, .data_size = cfg->ring);
+	EVR_OPTS(evr_session_opts, so, .nr_rings = 1, .data_size = cfg->ring,
+		 .ring_flags = cfg->ring_flags);
 	struct evr_session *s = NULL;
 	struct evr_ring *ring;
 	struct evr_reader *rd = NULL;
