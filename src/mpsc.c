@@ -80,7 +80,7 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 	struct evr_ctrl *c = r->ctrl;
 	uint64_t head, tail, need, pend;
 	uint32_t size;
-	int reloads = 0;
+	int reloads = 0, fresh = 0;
 	uint8_t *p;
 
 	if (unlikely(len > EVR_PAYLOAD_MAX ||
@@ -94,11 +94,25 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 		return -ESHUTDOWN;
 	}
 	head = READ_ONCE(c->prod_head);
+	/*
+	 * The tail the writers share in the prod_head line, so that a reservation need not
+	 * touch the reader's line. Acquire: pairs with the release below, made by a writer that
+	 * loaded this value from data_tail with A; the reader's zeroing before its D is thus
+	 * ours too. Any value a writer stored is a tail the reader published, so it can only be
+	 * behind: a stale one makes us look at data_tail sooner, never take unread space.
+	 */
+	tail = load_acquire(&c->mp_tail_cache);
 	for (;;) {
 		pend = READ_ONCE(c->mp_lost);
 		need = size + (pend ? EVR_LOST_SIZE : 0);
-		/* A: pairs with D in end_multi(): the space we take was read and zeroed */
-		tail = load_acquire(&c->data_tail);
+		if (unlikely(!fresh &&
+			     (head - tail > r->data_size || need > r->data_size - (head - tail)))) {
+			/* A: pairs with D in end_multi(): the space we take was read and zeroed */
+			tail = load_acquire(&c->data_tail);
+			/* release: pairs with the acquire load of the cache above, in any writer */
+			store_release(&c->mp_tail_cache, tail);
+			fresh = 1;
+		}
 		/*
 		 * Our head may be older than the tail: others (a handler of ours, too) reserved
 		 * and the reader consumed since we read it. Read it again (a few times: handlers
@@ -125,6 +139,7 @@ int evr__mp_reserve(struct evr_ring *r, uint32_t type, size_t len, struct evr_sl
 		 */
 		if (cmpxchg_relaxed(&c->prod_head, &head, head + need))
 			break;
+		fresh = 0; /* "full" is only ever decided on a data_tail loaded after this head */
 	}
 	p = r->data + (head & r->mask);
 	if (pend) {
