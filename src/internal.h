@@ -48,8 +48,7 @@ struct evr_ring {
 	/* nonzero: the commit's wake check leaves its fast path (one load tests both) */
 	union {
 		struct {
-			uint16_t
-				flush_pending; /* a nested evr_ring_flush() left it to the commit */
+			uint16_t flush_pending; /* a nested flush left the wake to the commit */
 			uint16_t self_fence; /* evr__writer_fence when this context bound */
 		};
 		uint32_t wake_special;

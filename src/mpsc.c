@@ -51,27 +51,15 @@ static inline void publish(uint64_t *hdr, uint64_t w)
  * whose membarrier registration failed fences itself (evr__writer_fence): it keeps the old
  * order, so that it pays its full barrier only once the reader is a watermark behind.
  *
- * While a reader waits: mp_wake_tail, the last tail any writer saw, skips the data_tail load
- * until a watermark may be unread. Writers race on it harmlessly: any value stored is a tail
- * some writer saw, never ahead of the real one, so a stale value only makes a check come early.
+ * While a reader waits, evr__wake_check() measures the lag (src/wait.c).
  */
 static inline void maybe_wake(struct evr_ring *r, uint64_t end)
 {
-	struct evr_ctrl *c = r->ctrl;
-	uint64_t wm, tail;
-
 	if (likely(!evr__writer_fence)) {
 		barrier(); /* W: E before the reader_waiting load; pairs with R in evr_reader_wait() */
-		if (likely(!READ_ONCE(c->reader_waiting)))
+		if (likely(!READ_ONCE(r->ctrl->reader_waiting)))
 			return;
 	}
-	wm = READ_ONCE(c->watermark);
-	if (end - READ_ONCE(c->mp_wake_tail) < wm)
-		return;
-	tail = READ_ONCE(c->data_tail); /* a distance only */
-	WRITE_ONCE(c->mp_wake_tail, tail);
-	if (end - tail < wm)
-		return;
 	evr__wake_check(r, end); /* W again in wake_now(), a full barrier if self-fenced */
 }
 

@@ -65,8 +65,9 @@ static uint64_t watermark_of(const struct evr_ctrl *c, uint64_t size)
 
 /*
  * The writer's slow path: from the commit's wake check when a reader waits and a watermark may
- * be unread, or a flush is pending; from evr_ring_flush() (@force). Async-signal-safe: the only system calls are FUTEX_WAKE and
- * an eventfd write, and errno is preserved for the interrupted code.
+ * be unread, or a flush is pending; from evr_ring_flush() (@force). Async-signal-safe: the
+ * only system calls are FUTEX_WAKE and an eventfd write, and errno is preserved for the
+ * interrupted code.
  */
 static void wake_now(struct evr_ring *r, uint64_t tail, int force);
 
@@ -115,12 +116,23 @@ void evr__wake_check_special(struct evr_ring *r, uint64_t head)
 		evr__wake_slow(r, head, 0);
 }
 
-/* The multi-producer check: no private state, so no wake_tail to keep. */
+/*
+ * The multi-producer commit's check past its look at reader_waiting (maybe_wake() in mpsc.c),
+ * for a commit ending at @head. The last tail seen is mp_wake_tail, in the control page: the
+ * writers have no private state to keep it in. They race on it harmlessly: any value stored is
+ * a tail some writer loaded, never ahead of the real one, so a stale value only makes the next
+ * look at data_tail come early (docs/ordering.md 7.6).
+ */
 void evr__wake_check(struct evr_ring *r, uint64_t head)
 {
-	uint64_t tail = READ_ONCE(r->ctrl->data_tail); /* a distance only */
+	struct evr_ctrl *c = r->ctrl;
+	uint64_t wm = watermark_of(c, r->data_size), tail;
 
-	if (head - tail >= watermark_of(r->ctrl, r->data_size))
+	if (head - READ_ONCE(c->mp_wake_tail) < wm)
+		return;
+	tail = READ_ONCE(c->data_tail); /* a distance only: nothing is read through it */
+	WRITE_ONCE(c->mp_wake_tail, tail);
+	if (head - tail >= wm)
 		wake_now(r, tail, 0);
 }
 

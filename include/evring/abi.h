@@ -158,8 +158,7 @@ struct evr_ctrl {
 	uint64_t mp_wake_tail; /* data_tail at the last wake check: any writer, relaxed store */
 	uint64_t mp_woke_tail; /* data_tail at the last wakeup issued: any writer, relaxed */
 	uint64_t mp_woke_wm; /* ... and the watermark then */
-	uint64_t
-		mp_tail_cache; /* a data_tail some writer loaded (A): release store, acquire load */
+	uint64_t mp_tail_cache; /* a data_tail a writer loaded: release store, acquire load */
 	uint8_t pad3[64 - 48];
 
 	/* byte 1408: channel slots (src/chan.c); RMW by writers claiming/leaving and the reader */
