@@ -108,6 +108,8 @@
  *   NO_RECHECK           the outermost level does not re-check commits after lowering
  *                        committing (the order perf commit 1b038c6 fixed): a handler's record
  *                        stays uncommitted                            -> assertion violated
+ *   FAST_BEFORE_WRITE    write_outer() publishes its own record's end before writing the
+ *                        record: the reader may read it unwritten    -> assertion violated
  *   BUMP_ALWAYS          the outermost level bumps commits too (the kernel does; src/flight.c's
  *                        write_outer() does not, and the model holds either way)
  *   COMMIT_NOT_OUTERMOST every level moves the commit page           -> assertion violated
@@ -485,16 +487,17 @@ inline handle_head()
 /* move the tail from t onto n, unless a handler has done it */
 inline tail_update()
 {
-	atomic { G -> ow = BUMP(wr[n]); wr[n] = ow };
-	atomic { G -> oe = BUMP(ent[n]); ent[n] = oe };
+	/* wr[] and ent[] are one word in src/flight.c: bumped, and reset, together */
+	atomic { G -> ow = BUMP(wr[n]); wr[n] = ow; oe = BUMP(ent[n]); ent[n] = oe };
 	atomic { G -> tt = tail };
 	if
 	:: tt == t ->
 		atomic { G ->
 			if
 			:: wr[n] == ow ->
-				assert(n != rpage);
+				assert(n != rpage && ent[n] == oe);
 				wr[n] = GENOF(ow);
+				ent[n] = GENOF(oe);
 				/* ghost: a new generation, the old contents are garbage */
 				mi = 0;
 				do
@@ -503,11 +506,6 @@ inline tail_update()
 				od;
 				mi = 0
 			:: else -> COVER(9)
-			fi };
-		atomic { G ->
-			if
-			:: ent[n] == oe -> ent[n] = GENOF(oe)
-			:: else
 			fi };
 		atomic { G -> assert(n != rpage); cm[n] = 0 };
 		atomic { G ->
@@ -631,9 +629,25 @@ inline reset_tail()
 			:: else -> break
 			od;
 			mi = 0 };
-		atomic { G -> wr[t] = wr[t] - (OFF(w) - P) }
+		/* the reservation counted an entry with its bytes: both go back */
+		atomic { G -> wr[t] = wr[t] - (OFF(w) - P); ent[t] = ent[t] - 1 }
 	:: else ->
-		atomic { G -> wr[t] = wr[t] - LEN }
+		atomic { G -> wr[t] = wr[t] - LEN; ent[t] = ent[t] - 1 }
+	fi
+}
+
+/*
+ * write_outer() publishes its own record's end as the page's commit, not the page's offset;
+ * the general commit after it then adds what handlers reserved after it (in src/flight.c only
+ * when one came in; else the offset is that end and the general commit changes nothing).
+ */
+inline fast_commit()
+{
+	if
+	:: fast ->
+		atomic { G -> assert(OFF(w) >= cm[t]); cm[t] = OFF(w);
+			printf("W%d: fast commit page %d = %d\n", me, t, OFF(w)) }
+	:: else
 	fi
 }
 
@@ -659,13 +673,16 @@ inline write_one()
 	 */
 	atomic { G -> b = (committing == 0); committing++ };
 	if
-	:: b -> b = 0
+	:: b -> b = 0; fast = 1
 	:: else -> atomic { G -> commits++ }
 	fi;
 #endif
 	do
 	:: atomic { G -> t = tail };
-		atomic { G -> w = wr[t] + LEN; wr[t] = w;
+		/* write_outer(): its first try, on the commit page; else the general path */
+		atomic { G -> fast = fast && commit_l == t };
+		/* one xadd in src/flight.c reserves the bytes and counts the entry */
+		atomic { G -> w = wr[t] + LEN; wr[t] = w; ent[t] = ent[t] + 1;
 			if
 			:: OFF(w) <= P ->
 				seqno++;
@@ -685,7 +702,9 @@ inline write_one()
 			fi };
 		if
 		:: OFF(w) <= P ->
-			atomic { G -> ent[t] = ent[t] + 1 };
+#ifdef FAST_BEFORE_WRITE
+			fast_commit();
+#endif
 			/* the payload, never where the reader may read */
 			atomic { G -> assert(t != rpage || k >= cm[t]);
 				if
@@ -700,8 +719,12 @@ inline write_one()
 				fi;
 #endif
 				printf("W%d: write record %d\n", me, s) };
+#ifndef FAST_BEFORE_WRITE
+			fast_commit();
+#endif
 			st = 1
 		:: else ->
+			fast = 0;
 			move_tail();
 			reset_tail();
 			if
@@ -716,6 +739,7 @@ inline write_one()
 		fi
 	od;
 	st = 0;
+	fast = 0;
 	t = 0;
 	n = 0;
 	w = 0;
@@ -734,7 +758,7 @@ proctype writer(bit me)
 	unsigned f : 3, i : 4, t : 3, n : 3, nn : 3, c : 3, q : 3, tt : 3, k : 3, st : 2, mv : 2;
 	unsigned lk : 5, x : 5, old : 5, r : 5, typ : 2, e : 4, s : 6, ln : 2, c0 : 6;
 	byte w, ow, oe;
-	bit b, hr, rp, hh;
+	bit b, hr, rp, hh, fast;
 
 	do
 	:: (me == 0 && f < 1) || (me == 1 && f < NIRQ) ->

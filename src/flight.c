@@ -27,8 +27,20 @@
 #include "atomic.h"
 #include "internal.h"
 
-#define OFF_MASK 0xffffffffull /* wr[] and ent[]: low half offset/count, high half generation */
-#define GEN1 (1ull << 32)
+/*
+ * wr[i], the writer's word for page i: bits 0-23 the reserve offset, 24-39 the entries reserved
+ * on it, 40-63 its generation. One xadd of ENT1 + size reserves a record and counts it. Neither
+ * field carries into the next: a page holds at most 64 KiB / 8 entries, and the offset exceeds
+ * the page only by the reservations that crossed its end, one per nesting level at most.
+ */
+#define OFF_MASK 0xffffffull
+#define ENT_SHIFT 24
+#define ENT1 (1ull << ENT_SHIFT)
+#define ENTRIES(w) (((w) >> ENT_SHIFT) & 0xffff)
+#define GEN1 (1ull << 40)
+#define GEN_MASK (~(GEN1 - 1))
+_Static_assert((EVR_MAX_NEST + 1) * 65536ull <= OFF_MASK, "wr[] offset field too narrow");
+_Static_assert(65536 / 8 + EVR_MAX_NEST <= 0xffff, "wr[] entries field too narrow");
 #define HDR ((uint32_t)sizeof(struct evr_flight_page))
 #define RHDR ((uint32_t)sizeof(struct evr_record_header))
 #define TRIES_MAX 64 /* reader: swap attempts per call before "nothing now" */
@@ -51,8 +63,7 @@ struct evr_flight {
 	uint64_t tail; /* page reserved on */
 	uint64_t commit; /* commit page */
 	uint64_t overrun, lost, written; /* published to the shared counters */
-	uint64_t *wr; /* [nr] generation << 32 | reserve offset */
-	uint64_t *ent; /* [nr] generation << 32 | entries */
+	uint64_t *wr; /* [nr] generation, entries, reserve offset (OFF_MASK above) */
 	uint64_t *seq; /* [nr] sequence stored in the descriptor */
 	uint64_t *missed; /* [nr] entries pushed out just before the page */
 	uint32_t *push_ln; /* [nr] link after the page being pushed from page i, as it was */
@@ -77,6 +88,8 @@ struct evr_flight {
 	uint8_t *pages;
 	uint32_t nr; /* pages, spare included */
 	uint32_t psize, dsize; /* page size; data bytes per page */
+	uint32_t pshift; /* log2(psize) */
+	uint32_t fast_lim; /* payloads below it may take the fast path: 0 if it is closed */
 	uint32_t flags; /* EVR_CTRL_* */
 	int can_write, can_read;
 	const struct evr_clock_params *clk;
@@ -84,12 +97,12 @@ struct evr_flight {
 
 static inline struct evr_flight_page *page(const struct evr_flight *f, uint32_t i)
 {
-	return (struct evr_flight_page *)(f->pages + (size_t)i * f->psize);
+	return (struct evr_flight_page *)(f->pages + ((size_t)i << f->pshift));
 }
 
 static inline uint8_t *page_data(const struct evr_flight *f, uint32_t i)
 {
-	return f->pages + (size_t)i * f->psize + HDR;
+	return f->pages + ((size_t)i << f->pshift) + HDR;
 }
 
 /* ---------------------------------------------------------------------------------------- */
@@ -224,13 +237,12 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 	f = evr__zalloc_lines(sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->wr = calloc((size_t)nr * 5, sizeof(uint64_t));
+	f->wr = calloc((size_t)nr * 4, sizeof(uint64_t));
 	if (!f->wr) {
 		free(f);
 		return -ENOMEM;
 	}
-	f->ent = f->wr + nr;
-	f->seq = f->ent + nr;
+	f->seq = f->wr + nr;
 	f->missed = f->seq + nr;
 	f->push_ln = (uint32_t *)(f->missed + nr);
 	f->ctrl = c;
@@ -239,9 +251,12 @@ int evr__flight_bind(struct evr_ctrl *c, size_t span, size_t sys_page, uint64_t 
 	f->pages = (uint8_t *)c + pages_off;
 	f->nr = nr;
 	f->psize = ps;
+	f->pshift = (uint32_t)__builtin_ctz(ps);
 	f->dsize = ps - HDR;
 	f->flags = entry_flags;
 	f->can_write = can_write;
+	/* a record of len + RHDR bytes fits a page; stamped rings take the general entry */
+	f->fast_lim = can_write && !(entry_flags & EVR_CTRL_STAMP) ? f->dsize - RHDR + 1 : 0;
 	f->can_read = can_read;
 	f->clk = evr__clock();
 	if (can_write) {
@@ -415,8 +430,9 @@ static void reset_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_
 {
 	struct evr_record_header *h;
 
+	/* the reservation counted an entry too: give it back with the bytes */
 	if (start >= f->dsize) {
-		local_add(&f->wr[t], (uint64_t)-(int64_t)len);
+		local_add(&f->wr[t], 0 - (ENT1 + len));
 		return;
 	}
 	h = (void *)(page_data(f, t) + start);
@@ -424,7 +440,7 @@ static void reset_tail(struct evr_flight *f, uint32_t t, uint32_t start, uint32_
 	h->misc = 0;
 	h->size = (uint16_t)(f->dsize - start);
 	barrier(); /* the commit that publishes it is a release */
-	local_add(&f->wr[t], (uint64_t)-(int64_t)(start + len - f->dsize));
+	local_add(&f->wr[t], 0 - (ENT1 + start + len - f->dsize));
 }
 
 /*
@@ -437,7 +453,7 @@ static int push_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 {
 	uint32_t base = lk & ~EVR_FL_MASK, n = EVR_FL_TARGET(lk), old = base | EVR_FL_HEAD;
 	uint32_t type, nn, ln, cur;
-	uint64_t entries = local_read(&f->ent[n]) & OFF_MASK;
+	uint64_t entries = ENTRIES(local_read(&f->wr[n]));
 
 	/*
 	 * The link after @n, read while @n is still the head: the reader rewrites it only once
@@ -532,21 +548,23 @@ static int handle_head(struct evr_flight *f, uint32_t t, uint32_t lk)
 /* Move the tail from @t onto @n, unless a handler did it first. */
 static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 {
-	uint64_t old_w, old_e, old_seq, s;
+	uint64_t old_w, old_seq, s;
 
 	/* a new generation of @n: a handler's reservation on it makes our reset below fail */
 	old_w = local_fetch_add(&f->wr[n], GEN1) + GEN1;
-	old_e = local_fetch_add(&f->ent[n], GEN1) + GEN1;
 	barrier();
 	if (t != (uint32_t)local_read(&f->tail))
 		return;
 	/*
-	 * The one level whose reset of the entry count succeeds ends @n's old generation and
-	 * starts the new one; a level that fails (a handler came in, maybe lapped the ring
-	 * while the reader took pages, and moved on) touches nothing more: its view is stale.
+	 * The one level whose reset of the entry count and offset succeeds ends @n's old
+	 * generation and starts the new one; a level that fails (a handler came in, maybe lapped
+	 * the ring while the reader took pages, and moved on) touches nothing more: its view is
+	 * stale. Nobody reserves on @n before the tail names it (below): a handler that comes in
+	 * from here on finds the tail still at @t, full, and moves it itself, with a new
+	 * generation that makes nothing of ours succeed after it.
 	 */
 	old_seq = f->seq[n];
-	if (local_cmpxchg(&f->ent[n], old_e, old_e & ~OFF_MASK) != old_e)
+	if (local_cmpxchg(&f->wr[n], old_w, old_w & GEN_MASK) != old_w)
 		return;
 	/*
 	 * The old generation's entries are lost unless the reader took the page while it held
@@ -555,8 +573,8 @@ static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 	 * races (a push a handler finished, a page the reader took first, a stale view).
 	 */
 	/* acquire: pairs with the reader's release of taken (F4) */
-	if ((old_e & OFF_MASK) && load_acquire(&f->desc[n].taken) != old_seq) {
-		local_add(&f->overrun, old_e & OFF_MASK);
+	if (ENTRIES(old_w) && load_acquire(&f->desc[n].taken) != old_seq) {
+		local_add(&f->overrun, ENTRIES(old_w));
 		publish_count(&f->fc->overrun, &f->overrun);
 	}
 	f->seq[n] = f->seq[t] + 1;
@@ -581,7 +599,6 @@ static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 	 * acquire fence before its re-check of seq */
 	atomic_thread_fence(memory_order_release);
 	/* writer-private: signal-atomic against our own handlers, no cross-CPU order */
-	local_cmpxchg(&f->wr[n], old_w, old_w & ~OFF_MASK);
 	local_cmpxchg(&f->tail, t, n);
 	WRITE_ONCE(f->fc->tail, (uint32_t)local_read(&f->tail));
 }
@@ -676,7 +693,7 @@ static int reserve_bytes(struct evr_flight *f, uint32_t size, uint8_t **out, uin
 			return -EBADMSG;
 		}
 		/* one instruction: a handler that comes in after it reserves after us */
-		w = local_fetch_add(&f->wr[t], size);
+		w = local_fetch_add(&f->wr[t], ENT1 + size);
 		start = (uint32_t)(w & OFF_MASK);
 		end = start + size;
 		if (unlikely(end > f->dsize)) {
@@ -685,7 +702,6 @@ static int reserve_bytes(struct evr_flight *f, uint32_t size, uint8_t **out, uin
 				return err;
 			continue;
 		}
-		local_add(&f->ent[t], 1);
 		*out = page_data(f, t) + start;
 		*page_out = t;
 		return 0;
@@ -703,11 +719,17 @@ static inline int write_enter(struct evr_flight *f, size_t len, uint32_t *size)
 		local_add(&f->fc->err_msgsize, 1);
 		return -EMSGSIZE;
 	}
-	if (unlikely(local_read(&f->committing) >= EVR_MAX_NEST)) {
+	*size = sz;
+	return 0;
+}
+
+/* -EDEADLK, counted, if a level at @depth may not nest another record */
+static inline int nest_check(struct evr_flight *f, uint64_t depth)
+{
+	if (unlikely(depth >= EVR_MAX_NEST)) {
 		local_add(&f->fc->err_nest, 1);
 		return -EDEADLK;
 	}
-	*size = sz;
 	return 0;
 }
 
@@ -753,39 +775,23 @@ static __attribute__((noinline)) int write_outer_full(struct evr_flight *f, uint
 	return err;
 }
 
-/* write_outer() once the record is written, when more than the tail page's commit moves */
-static __attribute__((noinline)) int write_outer_commit(struct evr_flight *f, uint64_t commits)
-{
-	if (f->commit != local_read(&f->tail)) {
-		end_commit(f);
-		return 0;
-	}
-	/* a handler came in during our commit: it may have reserved, or moved the tail */
-	publish_commit(f, (uint32_t)f->commit);
-	publish_count(&f->fc->written, &f->written);
-	local_add(&f->committing, (uint64_t)-1);
-	barrier();
-	if (local_read(&f->commits) != commits && !local_read(&f->committing)) {
-		local_add(&f->committing, 1);
-		end_commit(f);
-	}
-	return 0;
-}
-
 /*
  * The outermost write (no level of this writer context is inside one): the common case, made
  * short. The steps are the general path's, less two that only matter when nested. The
- * outermost level does not bump commits: it reads commits only to see whether a handler
- * reserved during its commit, and only handlers' bumps say that. And while its record lands
- * on the commit page, which is the tail page, it publishes that page's commit alone: the
- * commit page did not move, so neither does commit_page (published at each move).
+ * outermost level does not bump commits: it reads commits only to see whether a handler came
+ * in, and only handlers' bumps say that. Its record lands on the commit page, which is the
+ * tail page (else it backs out, returning 1, and the general path moves the commit page up
+ * first). Only the outermost level moves the commit page, so it stays put under us: we publish
+ * that page's commit alone, and commit_page (published at each move) does not change.
+ * @plain: no timestamp in the record (the header is one store).
  */
-static inline int write_outer(struct evr_flight *f, uint32_t id, const void *data, size_t len,
-			      uint32_t size)
+static __attribute__((always_inline)) inline int write_outer(struct evr_flight *f, uint32_t id,
+							     const void *data, size_t len,
+							     uint32_t size, int plain)
 {
 	uint32_t t, start;
-	uint64_t w, commits, c;
-	uint8_t *p;
+	uint64_t w, commits, written;
+	uint8_t *base, *p;
 
 	/*
 	 * Plain stores of the depth, 1 here and 0 at the end, as the core ring's nest: it was
@@ -795,35 +801,50 @@ static inline int write_outer(struct evr_flight *f, uint32_t id, const void *dat
 	 */
 	WRITE_ONCE(f->committing, 1);
 	barrier();
+	/* from here on every handler that comes in bumps commits (start_commit()) */
+	commits = local_read(&f->commits);
+	barrier();
 	t = (uint32_t)local_read(&f->tail);
+	if (unlikely(f->commit != t)) {
+		/* handlers that came in left their commits to the general path we take now */
+		WRITE_ONCE(f->committing, 0);
+		barrier();
+		return 1;
+	}
 	/* one instruction: a handler that comes in after it reserves after us */
-	w = local_fetch_add(&f->wr[t], size);
+	w = local_fetch_add(&f->wr[t], ENT1 + size);
 	start = (uint32_t)(w & OFF_MASK);
 	if (unlikely(start + size > f->dsize))
 		return write_outer_full(f, id, data, len, size, t, start);
-	local_add(&f->ent[t], 1);
-	p = page_data(f, t) + start;
-	memcpy(put_header(f, p, EVR_TYPE_APP + id, size, len, t), data, len);
-	local_add(&f->written, 1);
-	commits = local_read(&f->commits);
+	base = page_data(f, t);
+	if (plain) {
+		uint64_t hw = (uint64_t)(EVR_TYPE_APP + id) | (uint64_t)(size - RHDR - len) << 32 |
+			      (uint64_t)size << 48;
+
+		p = base + start;
+		memcpy(p, &hw, sizeof(hw));
+		if (unlikely(!start))
+			WRITE_ONCE(page(f, t)->time_stamp, evr__clock_read(f->clk));
+		p += RHDR;
+	} else {
+		p = put_header(f, base + start, EVR_TYPE_APP + id, size, len, t);
+	}
+	memcpy(p, data, len);
+	written = local_fetch_add(&f->written, 1) + 1;
 	barrier();
 	/*
-	 * The tail too, read after commits: a handler that came in before that load and moved
-	 * the tail on leaves no later trace in commits, and its records on the new page would
-	 * wait for our next write (the stress oracle caught that, 3 records in 43633).
+	 * Publish our record's end as the page's commit (release: the record is written, F1).
+	 * Every byte below it is a whole record: ours, or one reserved before our xadd, by an
+	 * earlier write or by a handler that came in before it and ran to completion. The page is
+	 * still the generation we reserved on: handlers that came in since may have moved the
+	 * tail on, but not round to @t, as @t holds the commit page, which no handler passes
+	 * (move_tail()). Records they put after ours, and the written count's handler part, are
+	 * published by the general path the re-check below sends us round.
 	 */
-	if (unlikely(f->commit != t || local_read(&f->tail) != t))
-		return write_outer_commit(f, commits);
-	/*
-	 * The commit page is the tail page: publish its commit (release: the record above is
-	 * written, F1) and the written count. A handler that comes in between our load and store
-	 * bumps commits, and the re-check below sends us round the general path.
-	 */
-	c = local_read(&f->wr[t]) & OFF_MASK;
 	/* pairs with load_acquire(page->commit) in evr_flight_read() (F1) */
-	store_release(&page(f, t)->commit, c);
+	store_release(&((struct evr_flight_page *)(base - HDR))->commit, (uint64_t)start + size);
 	/* a counter, no partner (stats read it relaxed); release keeps it after the commit */
-	store_release(&f->fc->written, local_read(&f->written));
+	store_release(&f->fc->written, written);
 	barrier();
 	WRITE_ONCE(f->committing, 0);
 	barrier();
@@ -835,8 +856,11 @@ static inline int write_outer(struct evr_flight *f, uint32_t id, const void *dat
 	return 0;
 }
 
-int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t len)
+/* Everything evr_flight_write()'s fast entry does not take: checks, stamps, nesting. */
+static __attribute__((noinline)) int write_slow(struct evr_flight *f, uint32_t id, const void *data,
+						size_t len)
 {
+	uint64_t depth;
 	uint32_t size, pg;
 	uint8_t *p;
 	int err;
@@ -846,8 +870,16 @@ int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t
 	err = write_enter(f, len, &size);
 	if (unlikely(err))
 		return err;
-	if (likely(!local_read(&f->committing)))
-		return write_outer(f, id, data, len, size);
+	depth = local_read(&f->committing);
+	if (likely(!depth)) {
+		err = write_outer(f, id, data, len, size, !(f->flags & EVR_CTRL_STAMP));
+		if (err != 1)
+			return err;
+	} else {
+		err = nest_check(f, depth);
+		if (unlikely(err))
+			return err;
+	}
 	start_commit(f);
 	err = reserve_bytes(f, size, &p, &pg);
 	if (likely(!err)) {
@@ -856,6 +888,19 @@ int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t
 	}
 	end_commit(f);
 	return err;
+}
+
+int evr_flight_write(struct evr_flight *f, uint32_t id, const void *data, size_t len)
+{
+	/* fast_lim: a writable unstamped ring, and a record that fits a page */
+	if (likely(f && len < f->fast_lim && id <= EVR_APP_ID_MAX && data &&
+		   !local_read(&f->committing))) {
+		int err = write_outer(f, id, data, len, (uint32_t)((RHDR + len + 7) & ~7ull), 1);
+
+		if (likely(err != 1))
+			return err;
+	}
+	return write_slow(f, id, data, len);
 }
 
 int evr_flight_reserve(struct evr_flight *f, uint32_t id, size_t len, struct evr_slot *s)
@@ -867,6 +912,8 @@ int evr_flight_reserve(struct evr_flight *f, uint32_t id, size_t len, struct evr
 	if (unlikely(!f || !s || id > EVR_APP_ID_MAX))
 		return -EINVAL;
 	err = write_enter(f, len, &size);
+	if (!err)
+		err = nest_check(f, local_read(&f->committing));
 	if (unlikely(err))
 		return err;
 	start_commit(f);

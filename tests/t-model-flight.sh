@@ -51,6 +51,8 @@ run "a nested level commits" "assertion violated" -DFIXED -DCOMMIT_NOT_OUTERMOST
 # the 1b038c6 re-check is what commits a handler's record when the outermost level does not
 # bump commits itself; and bumping it (the kernel's way) holds too
 run "no re-check after lowering committing" "assertion violated" -DFIXED -DNO_RECHECK
+run "the outermost write's own commit before its record" "assertion violated" \
+	-DFIXED -DFAST_BEFORE_WRITE
 run "fixed, the outermost level bumps commits too" ok -DFIXED -DBUMP_ALWAYS -DWO=4 -DWI=3
 # find_head() as src/flight.c had it: stops at the first flagged link from its hint, so it
 # swaps while a push is in flight
