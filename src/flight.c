@@ -564,6 +564,7 @@ static void tail_update(struct evr_flight *f, uint32_t t, uint32_t n)
 	 * generation that makes nothing of ours succeed after it.
 	 */
 	old_seq = f->seq[n];
+	/* writer-private, signal-atomic: pairs with a nested level's xadd of GEN1 above */
 	if (local_cmpxchg(&f->wr[n], old_w, old_w & GEN_MASK) != old_w)
 		return;
 	/*
